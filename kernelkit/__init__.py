@@ -1,0 +1,44 @@
+"""kernelkit: a Jupyter-first research kit for packet traces.
+
+Examples
+--------
+>>> import kernelkit
+>>> packets = kernelkit.read_packets(kernelkit.sample_path())
+>>> packets.columns[:3]
+['ts', 'caplen', 'wirelen']
+"""
+
+from pathlib import Path
+
+from .io import Trace, TraceFormatError, TraceWarning, open_trace, read_packets
+from .schema import PACKET_COLUMNS, PACKET_SCHEMA
+from .status import STATUS_CODES, status_name, status_table
+
+__version__ = "0.1.0"
+
+
+def sample_path() -> Path:
+    """The bundled sample capture (``data/sample.pcapng`` in the source tree).
+
+    Examples
+    --------
+    >>> import kernelkit
+    >>> kernelkit.sample_path().name
+    'sample.pcapng'
+    """
+    return Path(__file__).resolve().parent.parent / "data" / "sample.pcapng"
+
+
+__all__ = [
+    "PACKET_COLUMNS",
+    "PACKET_SCHEMA",
+    "STATUS_CODES",
+    "Trace",
+    "TraceFormatError",
+    "TraceWarning",
+    "open_trace",
+    "read_packets",
+    "sample_path",
+    "status_name",
+    "status_table",
+]

@@ -1,0 +1,79 @@
+"""The ``kernelkit`` command: batch jobs over capture files."""
+
+from __future__ import annotations
+
+import warnings
+
+import click
+
+from .io.formats import TraceFormatError, TraceWarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"warning: {message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kernelkit")
+def main():
+    """kernelkit: packet traces into Arrow and Polars, with Numba kernels."""
+    warnings.showwarning = _show_warning
+    warnings.simplefilter("always", TraceWarning)
+
+
+def _run(job):
+    try:
+        return job()
+    except (TraceFormatError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.argument("traces", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar on long files.")
+def info(traces, progress):
+    """Summarise TRACES: packets, bytes, duration, link types, protocols, anomalies."""
+    from .summary import summarize
+
+    click.echo(str(_run(lambda: summarize(list(traces), progress=progress))))
+
+
+@main.command()
+@click.argument("traces", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Parquet file to write.")
+@click.option("--data/--no-data", default=False, help="Include the packet bytes as a `data` column.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar on long files.")
+def convert(traces, output, data, progress):
+    """Write the packet table of TRACES to a Parquet file."""
+    import pyarrow.parquet as pq
+
+    from .io.trace import open_trace
+    from .schema import packet_schema
+
+    def job():
+        trace = open_trace(list(traces))
+        rows = 0
+        # Parquet has no binary-view type: store the bytes as plain binary.
+        schema = packet_schema(data)
+        if data:
+            schema = schema.set(schema.get_field_index("data"), schema.field("data").with_type(_binary()))
+        with pq.ParquetWriter(output, schema) as writer:
+            for batch in trace.batches(1 << 18, data=data, progress=progress):
+                if data:
+                    batch = batch.cast(schema)
+                writer.write_batch(batch)
+                rows += batch.num_rows
+        return rows
+
+    rows = _run(job)
+    click.echo(f"wrote {rows:,} packets to {output}")
+
+
+def _binary():
+    import pyarrow as pa
+
+    return pa.large_binary()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+"""Capture files in and out: pcap and pcapng, plain or compressed."""
+
+from .formats import TraceFormatError, TraceWarning
+from .trace import Trace, open_trace, read_packets
+
+__all__ = ["Trace", "TraceFormatError", "TraceWarning", "open_trace", "read_packets"]

@@ -1,0 +1,91 @@
+"""Column arrays for the parse kernel, and their wrapping as Arrow batches.
+
+The kernel writes into numpy arrays allocated here; each column becomes an Arrow
+array over the same memory (no copy). Validity comes from the kernel's layer bits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from ..kernels import layout as L
+from ..kernels.views import fill_binary_views
+from ..schema import DATA_FIELD, PACKET_COLUMNS, packet_schema
+
+
+@dataclass
+class ColumnArrays:
+    """Zero-filled outputs of a framing kernel, for ``capacity`` packets."""
+
+    ts: np.ndarray
+    data_pos: np.ndarray
+    u64: np.ndarray
+    u32: np.ndarray
+    u16: np.ndarray
+    u8: np.ndarray
+    ips: np.ndarray
+
+    @classmethod
+    def allocate(cls, capacity: int) -> "ColumnArrays":
+        return cls(
+            ts=np.zeros(capacity, np.int64),
+            data_pos=np.zeros(capacity, np.int64),
+            u64=np.zeros((L.N_U64, capacity), np.uint64),
+            u32=np.zeros((L.N_U32, capacity), np.uint32),
+            u16=np.zeros((L.N_U16, capacity), np.uint16),
+            u8=np.zeros((L.N_U8, capacity), np.uint8),
+            ips=np.zeros((2, capacity, 16), np.uint8),
+        )
+
+    def kernel_args(self):
+        return self.ts, self.data_pos, self.u64, self.u32, self.u16, self.u8, self.ips
+
+
+def _validity(layers: np.ndarray, bit: int, cache: dict) -> tuple[pa.Buffer | None, int]:
+    """Arrow validity bitmap and null count for the rows whose layers have ``bit``."""
+    if bit not in cache:
+        present = (layers & bit) != 0
+        nulls = len(present) - int(np.count_nonzero(present))
+        bitmap = None if nulls == 0 else pa.py_buffer(np.packbits(present, bitorder="little"))
+        cache[bit] = (bitmap, nulls)
+    return cache[bit]
+
+
+def to_record_batch(arrays: ColumnArrays, n: int, buf: np.ndarray | None = None) -> pa.RecordBatch:
+    """Wrap the first ``n`` rows of kernel outputs as a packet ``RecordBatch``.
+
+    With ``buf`` (the capture buffer the kernel read), a ``data`` column of
+    binary views into ``buf`` is added: the packet bytes, without a copy.
+    """
+    layers = arrays.u32[L.LAYERS, :n]
+    cache: dict = {}
+    columns = []
+    for col in PACKET_COLUMNS:
+        if col.group == "ts":
+            values = arrays.ts[:n]
+        elif col.group == "ips":
+            values = arrays.ips[col.row, :n]
+        else:
+            values = getattr(arrays, col.group)[col.row, :n]
+        if pa.types.is_boolean(col.type):
+            values = np.packbits(values, bitorder="little")
+        bitmap, nulls = _validity(layers, col.present, cache) if col.present else (None, 0)
+        columns.append(pa.Array.from_buffers(col.type, n, [bitmap, pa.py_buffer(values)], null_count=nulls))
+    if buf is not None:
+        columns.append(_data_column(arrays, n, buf))
+    return pa.RecordBatch.from_arrays(columns, schema=packet_schema(data=buf is not None))
+
+
+def _data_column(arrays: ColumnArrays, n: int, buf: np.ndarray) -> pa.Array:
+    data_pos = arrays.data_pos[:n]
+    lengths = arrays.u32[L.CAPLEN, :n]
+    base = int(data_pos[0]) if n else 0
+    stop = int(data_pos[-1] + lengths[-1]) if n else 0
+    views = np.zeros((n, 16), np.uint8)
+    fill_binary_views(buf, data_pos, lengths, base, views)
+    return pa.Array.from_buffers(
+        DATA_FIELD.type, n, [None, pa.py_buffer(views), pa.py_buffer(buf[base:stop])]
+    )
