@@ -12,17 +12,28 @@ from .._jit import ngjit
 
 
 @ngjit
+def byte(buf, off):
+    """``buf[off]`` as int64, indexed unsigned.
+
+    A signed index makes Numba add a negative-index wraparound to every access,
+    which also stops LLVM from merging neighbouring byte loads: it made the
+    parse four times slower.
+    """
+    return np.int64(buf[np.uint64(off)])
+
+
+@ngjit
 def be16(buf, off):
-    return (np.int64(buf[off]) << 8) | np.int64(buf[off + 1])
+    return (byte(buf, off) << 8) | byte(buf, off + 1)
 
 
 @ngjit
 def be32(buf, off):
     return (
-        (np.int64(buf[off]) << 24)
-        | (np.int64(buf[off + 1]) << 16)
-        | (np.int64(buf[off + 2]) << 8)
-        | np.int64(buf[off + 3])
+        (byte(buf, off) << 24)
+        | (byte(buf, off + 1) << 16)
+        | (byte(buf, off + 2) << 8)
+        | byte(buf, off + 3)
     )
 
 
@@ -33,16 +44,16 @@ def be48(buf, off):
 
 @ngjit
 def le16(buf, off):
-    return np.int64(buf[off]) | (np.int64(buf[off + 1]) << 8)
+    return byte(buf, off) | (byte(buf, off + 1) << 8)
 
 
 @ngjit
 def le32(buf, off):
     return (
-        np.int64(buf[off])
-        | (np.int64(buf[off + 1]) << 8)
-        | (np.int64(buf[off + 2]) << 16)
-        | (np.int64(buf[off + 3]) << 24)
+        byte(buf, off)
+        | (byte(buf, off + 1) << 8)
+        | (byte(buf, off + 2) << 16)
+        | (byte(buf, off + 3) << 24)
     )
 
 

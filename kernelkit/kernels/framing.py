@@ -82,7 +82,7 @@ def walk_pcap(buf, pos, big_endian, ts_unit_ns, linktype, snaplen, ts, data_pos,
         ts[n] = seconds * 1_000_000_000 + fraction * ts_unit_ns
         data_pos[n] = data
         wirelen = rd32(buf, pos + 12, big_endian)
-        parse_packet(buf[data : data + caplen], wirelen, linktype, n, u64, u32, u16, u8, ips)
+        parse_packet(buf[data : data + caplen], wirelen, linktype, np.uint64(n), u64, u32, u16, u8, ips)
         u32[LAYERS, n] |= HAS_TIME
         pos = data + caplen
         n += 1
@@ -289,7 +289,7 @@ def walk_pcapng(buf, pos, state, interfaces, ts, data_pos, u64, u32, u16, u8, ip
                 buf[data : data + caplen],
                 wirelen,
                 interfaces[iface, IF_LINKTYPE],
-                n,
+                np.uint64(n),
                 u64,
                 u32,
                 u16,

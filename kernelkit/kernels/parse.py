@@ -12,8 +12,8 @@ the same pass that walks the file.
 
 import numpy as np
 
-from .._jit import ngjit
-from .bytes import be16, be32, be48, le32
+from .._jit import inline_jit, ngjit
+from .bytes import be16, be32, be48, byte, le32
 from .layout import (
     BAD_IHL,
     BAD_IP_LEN,
@@ -102,13 +102,13 @@ LINKTYPE_IPV6 = 229
 LINKTYPE_LINUX_SLL2 = 276
 
 
-@ngjit
+@inline_jit
 def _is_vlan_tag(ethertype):
     # 802.1Q, 802.1ad, and the pre-standard QinQ types still seen in the wild.
     return ethertype == 0x8100 or ethertype == 0x88A8 or ethertype == 0x9100 or ethertype == 0x9200
 
 
-@ngjit
+@inline_jit
 def _walk_tags(buf, off, end, ethertype, i, u16):
     """Walk VLAN tags, VN-tags, MPLS labels and PPPoE after a link header.
 
@@ -136,11 +136,11 @@ def _walk_tags(buf, off, end, ethertype, i, u16):
             while not bottom:
                 if off + 4 > end:
                     return off, ethertype, layers, TRUNC_LINK
-                bottom = (buf[off + 2] & 1) == 1
+                bottom = (byte(buf, off + 2) & 1) == 1
                 off += 4
             # No type field after the stack: the IP version nibble tells.
             if off < end:
-                version = buf[off] >> 4
+                version = byte(buf, off) >> 4
                 if version == 4:
                     ethertype = ETH_IPV4
                 elif version == 6:
@@ -160,7 +160,7 @@ def _walk_tags(buf, off, end, ethertype, i, u16):
             return off, ethertype, layers, OK
 
 
-@ngjit
+@inline_jit
 def _null_family_ethertype(buf, off):
     """The ethertype for a BSD loopback header's address family.
 
@@ -177,7 +177,7 @@ def _null_family_ethertype(buf, off):
     return NO_ETHERTYPE
 
 
-@ngjit
+@inline_jit
 def _parse_link(buf, pos, end, linktype, i, u64, u16):
     """Returns ``(network offset, ethertype or NO_ETHERTYPE, layer bits, status)``."""
     off = pos
@@ -217,7 +217,7 @@ def _parse_link(buf, pos, end, linktype, i, u64, u16):
     elif linktype == LINKTYPE_RAW:
         if off >= end:
             return off, NO_ETHERTYPE, layers | HAS_L3, TRUNC_IP
-        version = buf[off] >> 4
+        version = byte(buf, off) >> 4
         if version == 4:
             ethertype = ETH_IPV4
         elif version == 6:
@@ -238,20 +238,20 @@ def _parse_link(buf, pos, end, linktype, i, u64, u16):
     return off, ethertype, layers, status
 
 
-@ngjit
+@inline_jit
 def _write_ip(ips, side, i, buf, off, nbytes):
     """Copy an address into ``ips[side, i]``; IPv4 lands in ::ffff:0:0/96."""
     if nbytes == 4:
         ips[side, i, 10] = 0xFF
         ips[side, i, 11] = 0xFF
         for k in range(4):
-            ips[side, i, 12 + k] = buf[off + k]
+            ips[side, i, np.uint64(12 + k)] = byte(buf, off + k)
     else:
         for k in range(16):
-            ips[side, i, k] = buf[off + k]
+            ips[side, i, np.uint64(k)] = byte(buf, off + k)
 
 
-@ngjit
+@inline_jit
 def _parse_tcp(buf, p, end, ip_end, i, u32, u16, u8):
     """Returns ``(layer bits, status)`` for the TCP header at ``p``."""
     if p + 20 > ip_end:
@@ -262,8 +262,8 @@ def _parse_tcp(buf, p, end, ip_end, i, u32, u16, u8):
     u16[DPORT, i] = be16(buf, p + 2)
     u32[TCP_SEQ, i] = be32(buf, p + 4)
     u32[TCP_ACK, i] = be32(buf, p + 8)
-    data_offset = (buf[p + 12] >> 4) * 4
-    u16[TCP_FLAGS, i] = ((buf[p + 12] & 1) << 8) | buf[p + 13]
+    data_offset = (byte(buf, p + 12) >> 4) * 4
+    u16[TCP_FLAGS, i] = ((byte(buf, p + 12) & 1) << 8) | byte(buf, p + 13)
     u16[TCP_WIN, i] = be16(buf, p + 14)
     layers = HAS_PORTS | HAS_TCP
     if data_offset < 20 or p + data_offset > ip_end:
@@ -278,7 +278,7 @@ def _parse_tcp(buf, p, end, ip_end, i, u32, u16, u8):
         status = TRUNC_TCP
     q = p + 20
     while q < options_end:
-        kind = buf[q]
+        kind = byte(buf, q)
         if kind == 0:
             break
         if kind == 1:
@@ -288,7 +288,7 @@ def _parse_tcp(buf, p, end, ip_end, i, u32, u16, u8):
             if status == OK:
                 status = BAD_TCP_OPTION
             break
-        length = np.int64(buf[q + 1])
+        length = byte(buf, q + 1)
         if length < 2 or q + length > p + data_offset:
             if status == OK:
                 status = BAD_TCP_OPTION
@@ -303,7 +303,7 @@ def _parse_tcp(buf, p, end, ip_end, i, u32, u16, u8):
                 status = BAD_TCP_OPTION
         elif kind == 3:
             if length == 3:
-                u8[TCP_WSCALE, i] = buf[q + 2]
+                u8[TCP_WSCALE, i] = byte(buf, q + 2)
                 layers |= HAS_WSCALE
             elif status == OK:
                 status = BAD_TCP_OPTION
@@ -322,7 +322,7 @@ def _parse_tcp(buf, p, end, ip_end, i, u32, u16, u8):
         elif kind == 30:
             if length >= 3:
                 if not (layers & HAS_MPTCP):
-                    u8[MPTCP_SUBTYPE, i] = buf[q + 2] >> 4
+                    u8[MPTCP_SUBTYPE, i] = byte(buf, q + 2) >> 4
                     layers |= HAS_MPTCP
             elif status == OK:
                 status = BAD_TCP_OPTION
@@ -330,7 +330,7 @@ def _parse_tcp(buf, p, end, ip_end, i, u32, u16, u8):
     return layers, status
 
 
-@ngjit
+@inline_jit
 def _parse_udp(buf, p, end, ip_end, datagram_complete, i, u32, u16):
     """Returns ``(layer bits, status)`` for the UDP header at ``p``.
 
@@ -356,16 +356,16 @@ def _parse_udp(buf, p, end, ip_end, datagram_complete, i, u32, u16):
     return HAS_PORTS | HAS_PAYLOAD, status
 
 
-@ngjit
+@inline_jit
 def _parse_icmp(buf, p, end, i, u8):
     if p + 4 > end:
         return 0, TRUNC_ICMP
-    u8[ICMP_TYPE, i] = buf[p]
-    u8[ICMP_CODE, i] = buf[p + 1]
+    u8[ICMP_TYPE, i] = byte(buf, p)
+    u8[ICMP_CODE, i] = byte(buf, p + 1)
     return HAS_ICMP, OK
 
 
-@ngjit
+@inline_jit
 def _parse_l4(buf, p, end, ip_end, ip_version, ip_proto, datagram_complete, i, u32, u16, u8):
     if ip_proto == 6:
         return _parse_tcp(buf, p, end, ip_end, i, u32, u16, u8)
@@ -376,7 +376,7 @@ def _parse_l4(buf, p, end, ip_end, ip_version, ip_proto, datagram_complete, i, u
     return 0, OK
 
 
-@ngjit
+@inline_jit
 def _parse_ipv4(buf, off, end, frame_end, i, u32, u16, u8, ips):
     """Returns ``(layer bits, status)`` for the IPv4 header at ``off``.
 
@@ -385,9 +385,9 @@ def _parse_ipv4(buf, off, end, frame_end, i, u32, u16, u8, ips):
     """
     if off + 20 > end:
         return 0, TRUNC_IP
-    if buf[off] >> 4 != 4:
+    if byte(buf, off) >> 4 != 4:
         return 0, BAD_IP_VERSION
-    header_len = (buf[off] & 0x0F) * 4
+    header_len = (byte(buf, off) & 0x0F) * 4
     if header_len < 20:
         return 0, BAD_IHL
     if off + header_len > end:
@@ -396,13 +396,13 @@ def _parse_ipv4(buf, off, end, frame_end, i, u32, u16, u8, ips):
     flags_fragment = be16(buf, off + 6)
     more_fragments = (flags_fragment >> 13) & 1
     fragment_offset = (flags_fragment & 0x1FFF) * 8
-    ip_proto = buf[off + 9]
+    ip_proto = byte(buf, off + 9)
     u8[IP_VERSION, i] = 4
     u32[IP_LEN, i] = total_len
     u32[IP_ID, i] = be16(buf, off + 4)
     u16[FRAG_OFFSET, i] = fragment_offset
     u8[MORE_FRAGMENTS, i] = more_fragments
-    u8[IP_TTL, i] = buf[off + 8]
+    u8[IP_TTL, i] = byte(buf, off + 8)
     u8[IP_PROTO, i] = ip_proto
     _write_ip(ips, 0, i, buf, off + 12, 4)
     _write_ip(ips, 1, i, buf, off + 16, 4)
@@ -431,7 +431,7 @@ def _parse_ipv4(buf, off, end, frame_end, i, u32, u16, u8, ips):
     return layers | l4_layers, status
 
 
-@ngjit
+@inline_jit
 def _is_ipv6_extension(next_header):
     # hop-by-hop, routing, fragment, destination options, authentication header
     return (
@@ -443,18 +443,18 @@ def _is_ipv6_extension(next_header):
     )
 
 
-@ngjit
+@inline_jit
 def _parse_ipv6(buf, off, end, frame_end, i, u32, u16, u8, ips):
     """Returns ``(layer bits, status)`` for the IPv6 header at ``off``."""
     if off + 40 > end:
         return 0, TRUNC_IP
-    if buf[off] >> 4 != 6:
+    if byte(buf, off) >> 4 != 6:
         return 0, BAD_IP_VERSION
     payload_len = be16(buf, off + 4)
-    next_header = buf[off + 6]
+    next_header = byte(buf, off + 6)
     u8[IP_VERSION, i] = 6
     u32[IP_LEN, i] = 40 + payload_len
-    u8[IP_TTL, i] = buf[off + 7]
+    u8[IP_TTL, i] = byte(buf, off + 7)
     _write_ip(ips, 0, i, buf, off + 8, 16)
     _write_ip(ips, 1, i, buf, off + 24, 16)
     layers = HAS_IP
@@ -488,16 +488,16 @@ def _parse_ipv6(buf, off, end, frame_end, i, u32, u16, u8, ips):
             layers |= HAS_IP_ID
             later_fragment = fragment_offset != 0
         elif next_header == 51:
-            header_len = (np.int64(buf[p + 1]) + 2) * 4
+            header_len = (byte(buf, p + 1) + 2) * 4
         else:
-            header_len = (np.int64(buf[p + 1]) + 1) * 8
+            header_len = (byte(buf, p + 1) + 1) * 8
         if p + header_len > ip_end:
             u8[IP_PROTO, i] = next_header
             return layers, status if status != OK else BAD_IPV6_EXT_LEN
         if p + header_len > end:
             u8[IP_PROTO, i] = next_header
             return layers, status if status != OK else TRUNC_IPV6_EXT
-        next_header = buf[p]
+        next_header = byte(buf, p)
         p += header_len
     u8[IP_PROTO, i] = next_header
     if later_fragment:
