@@ -10,7 +10,7 @@ Examples
 
 from pathlib import Path
 
-from .io import Trace, TraceFormatError, TraceWarning, open_trace, read_packets
+from .io import Trace, TraceFormatError, TraceWarning, open_trace, read_packets, write_pcap
 from .schema import PACKET_COLUMNS, PACKET_SCHEMA
 from .status import STATUS_CODES, status_name, status_table
 
@@ -41,4 +41,5 @@ __all__ = [
     "sample_path",
     "status_name",
     "status_table",
+    "write_pcap",
 ]

@@ -2,5 +2,6 @@
 
 from .formats import TraceFormatError, TraceWarning
 from .trace import Trace, open_trace, read_packets
+from .writer import write_pcap
 
-__all__ = ["Trace", "TraceFormatError", "TraceWarning", "open_trace", "read_packets"]
+__all__ = ["Trace", "TraceFormatError", "TraceWarning", "open_trace", "read_packets", "write_pcap"]
