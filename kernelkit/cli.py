@@ -45,6 +45,7 @@ def info(traces, progress):
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar on long files.")
 def convert(traces, output, data, progress):
     """Write the packet table of TRACES to a Parquet file."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from .io.trace import open_trace
@@ -56,7 +57,7 @@ def convert(traces, output, data, progress):
         # Parquet has no binary-view type: store the bytes as plain binary.
         schema = packet_schema(data)
         if data:
-            schema = schema.set(schema.get_field_index("data"), schema.field("data").with_type(_binary()))
+            schema = schema.set(schema.get_field_index("data"), schema.field("data").with_type(pa.large_binary()))
         with pq.ParquetWriter(output, schema) as writer:
             for batch in trace.batches(1 << 18, data=data, progress=progress):
                 if data:
@@ -67,12 +68,6 @@ def convert(traces, output, data, progress):
 
     rows = _run(job)
     click.echo(f"wrote {rows:,} packets to {output}")
-
-
-def _binary():
-    import pyarrow as pa
-
-    return pa.large_binary()
 
 
 if __name__ == "__main__":
