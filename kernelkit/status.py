@@ -12,7 +12,7 @@ from .kernels import layout as L
 STATUS_CODES: dict[int, tuple[str, str]] = {
     L.OK: ("ok", "every header the packet has was parsed"),
     L.UNKNOWN_LINKTYPE: ("unknown_linktype", "link type outside Ethernet, raw IP, Linux SLL/SLL2 and BSD loopback"),
-    L.TRUNC_LINK: ("truncated_link", "the capture ends inside the link header, a VLAN tag, the MPLS stack or PPPoE"),
+    L.TRUNC_LINK: ("truncated_link", "the capture ends inside the link header, a VLAN tag, the MPLS stack or PPPoE, or right after an MPLS stack"),
     L.TRUNC_IP: ("truncated_ip", "the capture ends inside the IPv4 or IPv6 header"),
     L.BAD_IP_VERSION: ("bad_ip_version", "the IP version nibble differs from what the link layer announced"),
     L.BAD_IHL: ("bad_ihl", "IPv4 header length below 20 bytes"),

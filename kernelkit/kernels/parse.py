@@ -138,13 +138,15 @@ def _walk_tags(buf, off, end, ethertype, i, u16):
                     return off, ethertype, layers, TRUNC_LINK
                 bottom = (byte(buf, off + 2) & 1) == 1
                 off += 4
-            # No type field after the stack: the IP version nibble tells.
-            if off < end:
-                version = byte(buf, off) >> 4
-                if version == 4:
-                    ethertype = ETH_IPV4
-                elif version == 6:
-                    ethertype = ETH_IPV6
+            # No type field after the stack: the IP version nibble tells, so a
+            # capture that ends right after the stack is cut before the type.
+            if off >= end:
+                return off, ethertype, layers, TRUNC_LINK
+            version = byte(buf, off) >> 4
+            if version == 4:
+                ethertype = ETH_IPV4
+            elif version == 6:
+                ethertype = ETH_IPV6
             return off, ethertype, layers, OK
         elif ethertype == ETH_PPPOE_SESSION:
             if off + 8 > end:
