@@ -62,7 +62,7 @@ PACKET_COLUMNS: tuple[Column, ...] = (
     _c("ip_len", pa.uint32(), "u32", L.IP_LEN, L.HAS_IP, "IPv4 total length, or 40 + IPv6 payload length, as the header says."),
     _c("frag_offset", pa.uint16(), "u16", L.FRAG_OFFSET, L.HAS_IP, "Fragment offset in bytes (0 when not fragmented)."),
     _c("more_fragments", pa.bool_(), "u8", L.MORE_FRAGMENTS, L.HAS_IP, "The more-fragments flag."),
-    _c("sport", pa.uint16(), "u16", L.SPORT, L.HAS_PORTS, "TCP or UDP source port. Null for other protocols and later fragments."),
+    _c("sport", pa.uint16(), "u16", L.SPORT, L.HAS_PORTS, "TCP or UDP source port, kept when the capture cuts the rest of the header. Null for other protocols and later fragments."),
     _c("dport", pa.uint16(), "u16", L.DPORT, L.HAS_PORTS, "TCP or UDP destination port."),
     _c("tcp_flags", pa.uint16(), "u16", L.TCP_FLAGS, L.HAS_TCP, "The 9 TCP flag bits (NS CWR ECE URG ACK PSH RST SYN FIN). Null without TCP."),
     _c("tcp_seq", pa.uint32(), "u32", L.TCP_SEQ, L.HAS_TCP, "Raw sequence number."),

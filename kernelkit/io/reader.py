@@ -14,6 +14,7 @@ import lzma
 import mmap
 import os
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,20 +67,35 @@ class _Decompressed:
     def __init__(self, path: Path, compression: str):
         self.size = path.stat().st_size
         self._raw = open(path, "rb")
+        self.error: str | None = None  # why decompression stopped early, if it did
         if compression == "zstd":
             import zstandard
 
             self._stream = zstandard.ZstdDecompressor().stream_reader(self._raw, read_across_frames=True)
+            self._errors = (zstandard.ZstdError, OSError, EOFError)
         else:
             self._stream = self._OPENERS[compression](self._raw, "rb")
+            self._errors = (EOFError, OSError, zlib.error, lzma.LZMAError)
 
     def read(self) -> np.ndarray | None:
-        chunk = self._stream.read(CHUNK_BYTES)
-        if not chunk:
+        # read1 calls, so that a stream that is cut or damaged still gives every byte
+        # decompressed before the damage (read() would drop the whole chunk).
+        parts, got = [], 0
+        while got < CHUNK_BYTES and self.error is None:
+            try:
+                part = self._stream.read1(CHUNK_BYTES - got)
+            except self._errors as exc:
+                self.error = f"{type(exc).__name__}: {exc}"
+                break
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        if not parts:
             self._stream.close()
             self._raw.close()
             return None
-        return np.frombuffer(chunk, dtype=np.uint8)
+        return np.frombuffer(b"".join(parts), dtype=np.uint8)
 
     def position(self) -> int:
         return self.size if self._raw.closed else self._raw.tell()
@@ -116,6 +132,11 @@ class CaptureFile:
                 break
             buf = np.concatenate([buf, more])
         if buf is None:
+            error = getattr(source, "error", None)
+            if error is not None:
+                raise TraceFormatError(
+                    f"{self.path}: compressed stream cut short or damaged before any data ({error})"
+                )
             raise TraceFormatError(f"{self.path}: empty file, not a capture")
         fmt = capture_format(bytes(buf[:8]), str(self.path))
         if fmt == "pcap":
@@ -171,6 +192,14 @@ class CaptureFile:
                     stacklevel=2,
                 )
             break
+        error = getattr(source, "error", None)
+        if error is not None and stop == L.STOP_END:
+            warnings.warn(
+                f"{self.path}: the compressed stream is cut short or damaged ({error}); reading stopped "
+                f"at byte offset {consumed + pos} of the decompressed data, every record before it was read",
+                TraceWarning,
+                stacklevel=2,
+            )
         if fmt == "pcapng":
             if state[ST_SKIPPED_SECTIONS]:
                 warnings.warn(

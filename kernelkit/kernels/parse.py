@@ -118,6 +118,9 @@ def _walk_tags(buf, off, end, ethertype, i, u16):
     """
     layers = 0
     while True:
+        if ethertype < 0x0600:
+            # An 802.3 length after a tag: LLC follows, not a network protocol type.
+            return off, NO_ETHERTYPE, layers, OK
         if _is_vlan_tag(ethertype):
             if off + 4 > end:
                 return off, ethertype, layers, TRUNC_LINK
@@ -258,10 +261,13 @@ def _parse_tcp(buf, p, end, ip_end, i, u32, u16, u8):
     """Returns ``(layer bits, status)`` for the TCP header at ``p``."""
     if p + 20 > ip_end:
         return 0, BAD_TCP_OFFSET
+    if p + 4 <= end:
+        # The ports come first: a snaplen that cuts the header (IPv6 with a 68-byte
+        # snaplen) still leaves them, and flows need them.
+        u16[SPORT, i] = be16(buf, p)
+        u16[DPORT, i] = be16(buf, p + 2)
     if p + 20 > end:
-        return 0, TRUNC_TCP
-    u16[SPORT, i] = be16(buf, p)
-    u16[DPORT, i] = be16(buf, p + 2)
+        return (HAS_PORTS if p + 4 <= end else 0), TRUNC_TCP
     u32[TCP_SEQ, i] = be32(buf, p + 4)
     u32[TCP_ACK, i] = be32(buf, p + 8)
     data_offset = (byte(buf, p + 12) >> 4) * 4
@@ -341,26 +347,24 @@ def _parse_udp(buf, p, end, ip_end, datagram_complete, i, u32, u16):
     """
     if p + 8 > ip_end:
         return 0, BAD_UDP_LEN
+    if p + 4 <= end:
+        u16[SPORT, i] = be16(buf, p)
+        u16[DPORT, i] = be16(buf, p + 2)
     if p + 8 > end:
-        return 0, TRUNC_UDP
-    u16[SPORT, i] = be16(buf, p)
-    u16[DPORT, i] = be16(buf, p + 2)
+        return (HAS_PORTS if p + 4 <= end else 0), TRUNC_UDP
     udp_len = be16(buf, p + 4)
+    if datagram_complete and (udp_len < 8 or p + udp_len > ip_end):
+        return HAS_PORTS, BAD_UDP_LEN  # no sound length: no payload columns
     u32[PAYLOAD_OFFSET, i] = p + 8
-    payload_len = ip_end - (p + 8)
-    status = OK
-    if datagram_complete:
-        if udp_len < 8 or p + udp_len > ip_end:
-            status = BAD_UDP_LEN
-        else:
-            payload_len = udp_len - 8
-    u32[PAYLOAD_LEN, i] = payload_len
-    return HAS_PORTS | HAS_PAYLOAD, status
+    # A first fragment's UDP length covers fragments still to come: count this one's share.
+    u32[PAYLOAD_LEN, i] = udp_len - 8 if datagram_complete else ip_end - (p + 8)
+    return HAS_PORTS | HAS_PAYLOAD, OK
 
 
 @inline_jit
-def _parse_icmp(buf, p, end, i, u8):
-    if p + 4 > end:
+def _parse_icmp(buf, p, end, ip_end, i, u8):
+    # The header must lie within the IP payload, not only within the capture.
+    if p + 4 > ip_end or p + 4 > end:
         return 0, TRUNC_ICMP
     u8[ICMP_TYPE, i] = byte(buf, p)
     u8[ICMP_CODE, i] = byte(buf, p + 1)
@@ -374,7 +378,7 @@ def _parse_l4(buf, p, end, ip_end, ip_version, ip_proto, datagram_complete, i, u
     if ip_proto == 17:
         return _parse_udp(buf, p, end, ip_end, datagram_complete, i, u32, u16)
     if (ip_proto == 1 and ip_version == 4) or (ip_proto == 58 and ip_version == 6):
-        return _parse_icmp(buf, p, end, i, u8)
+        return _parse_icmp(buf, p, end, ip_end, i, u8)
     return 0, OK
 
 
@@ -392,8 +396,6 @@ def _parse_ipv4(buf, off, end, frame_end, i, u32, u16, u8, ips):
     header_len = (byte(buf, off) & 0x0F) * 4
     if header_len < 20:
         return 0, BAD_IHL
-    if off + header_len > end:
-        return 0, TRUNC_IP
     total_len = be16(buf, off + 2)
     flags_fragment = be16(buf, off + 6)
     more_fragments = (flags_fragment >> 13) & 1
@@ -409,6 +411,8 @@ def _parse_ipv4(buf, off, end, frame_end, i, u32, u16, u8, ips):
     _write_ip(ips, 0, i, buf, off + 12, 4)
     _write_ip(ips, 1, i, buf, off + 16, 4)
     layers = HAS_IP | HAS_IP_ID
+    if off + header_len > end:
+        return layers, TRUNC_IP  # the capture ends in the options; the fixed header is whole
     status = OK
     if total_len == 0:
         # Segmentation offload on the capturing host: the frame gives the length.
