@@ -43,13 +43,15 @@ PACKET_COLUMNS: tuple[Column, ...] = (
     _c("caplen", pa.uint32(), "u32", L.CAPLEN, 0, "Bytes captured."),
     _c("wirelen", pa.uint32(), "u32", L.WIRELEN, 0, "Bytes on the wire (the record's original length)."),
     _c("iface", pa.uint32(), "u32", L.IFACE, 0, "pcapng interface id within its section; 0 for pcap."),
-    _c("linktype", pa.uint16(), "u16", L.LINKTYPE, 0, "LINKTYPE_ number of the packet's interface."),
+    _c("linktype", pa.uint16(), "u16", L.LINKTYPE, L.HAS_LINKTYPE,
+       "LINKTYPE_ number of the packet's interface. Null for a pcapng packet on an undescribed interface."),
     _c("eth_src", pa.uint64(), "u64", L.ETH_SRC, L.HAS_ETH, "Ethernet source MAC as a 48-bit integer. Null without an Ethernet header."),
     _c("eth_dst", pa.uint64(), "u64", L.ETH_DST, L.HAS_ETH, "Ethernet destination MAC as a 48-bit integer. Null without an Ethernet header."),
     _c("vlan_id", pa.uint16(), "u16", L.VLAN_ID, L.HAS_VLAN, "VLAN id of the outermost 802.1Q/802.1ad tag. Null when untagged."),
     _c("ethertype", pa.uint16(), "u16", L.ETHERTYPE, L.HAS_ETHERTYPE,
        "Network-layer type after VLAN tags; IPv4/IPv6 after an MPLS stack or PPPoE when the payload is IP, "
-       "and also for raw-IP and loopback link types. Null for 802.3/LLC frames and unknown link types."),
+       "and also for raw-IP and loopback link types. When the capture cuts a tag, MPLS or PPPoE header, the "
+       "type that announced it. Null for 802.3/LLC frames and unknown link types."),
     _c("ip_version", pa.uint8(), "u8", L.IP_VERSION, L.HAS_IP, "4 or 6. Null without an IP header."),
     _c("src_ip", ADDRESS, "ips", 0, L.HAS_IP, "Source address, 16 bytes; IPv4 as ::ffff:a.b.c.d. Null without IP."),
     _c("dst_ip", ADDRESS, "ips", 1, L.HAS_IP, "Destination address, as src_ip."),

@@ -47,7 +47,8 @@ from tests.fixtures import (
     write,
 )
 
-NULLABLE = [c.name for c in PACKET_COLUMNS if c.present and c.name != "ts"]
+# Columns a fixture states or leaves null; ts and linktype are checked on their own.
+NULLABLE = [c.name for c in PACKET_COLUMNS if c.present and c.name not in ("ts", "linktype")]
 S = {name: code for code, (name, _) in STATUS_CODES.items()}
 
 
@@ -594,7 +595,7 @@ def test_unknown_interface(tmp_path):
     assert bad["status"] == S["unknown_interface"]
     assert (bad["iface"], bad["caplen"], bad["wirelen"]) == (2, 74, 80)
     # Without an interface there is no link type nor time resolution: nothing parsed.
-    assert bad["ts"] is None
+    assert bad["ts"] is None and bad["linktype"] is None
     for name in NULLABLE:
         assert bad[name] is None, name
 

@@ -72,6 +72,7 @@ HAS_MPTCP = 1 << 12
 HAS_ICMP = 1 << 13  # ICMP or ICMPv6 header: icmp_type, icmp_code
 HAS_PAYLOAD = 1 << 14  # the L4 header's length is sound: payload_offset, payload_len
 HAS_TIME = 1 << 15  # the record carries a timestamp (a pcapng Simple Packet Block does not)
+HAS_LINKTYPE = 1 << 16  # the packet's interface is known: linktype
 
 # --- status codes: the first anomaly met while parsing ------------------------------
 OK = 0

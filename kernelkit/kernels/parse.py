@@ -36,6 +36,7 @@ from .layout import (
     HAS_IP_ID,
     HAS_L3,
     HAS_L4,
+    HAS_LINKTYPE,
     HAS_MPTCP,
     HAS_MSS,
     HAS_PAYLOAD,
@@ -561,5 +562,5 @@ def parse_packet(pkt, wirelen, linktype, i, u64, u32, u16, u8, ips):
         layers |= ip_layers
         if status == OK:
             status = ip_status
-    u32[LAYERS, i] = layers
+    u32[LAYERS, i] = layers | HAS_LINKTYPE
     u16[STATUS, i] = status
