@@ -10,6 +10,7 @@ Examples
 
 from pathlib import Path
 
+from .flows import FlowTracker, flows, track
 from .io import Trace, TraceFormatError, TraceWarning, open_trace, read_packets, write_pcap
 from .schema import PACKET_COLUMNS, PACKET_SCHEMA
 from .status import STATUS_CODES, status_name, status_table
@@ -30,16 +31,19 @@ def sample_path() -> Path:
 
 
 __all__ = [
+    "FlowTracker",
     "PACKET_COLUMNS",
     "PACKET_SCHEMA",
     "STATUS_CODES",
     "Trace",
     "TraceFormatError",
     "TraceWarning",
+    "flows",
     "open_trace",
     "read_packets",
     "sample_path",
     "status_name",
     "status_table",
+    "track",
     "write_pcap",
 ]

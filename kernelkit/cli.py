@@ -70,5 +70,31 @@ def convert(traces, output, data, progress):
     click.echo(f"wrote {rows:,} packets to {output}")
 
 
+@main.command("flows")
+@click.argument("traces", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Parquet file to write.")
+@click.option("--table", default="linear", show_default=True, help="Hash-table design.")
+@click.option("--expiry", default="wheel", show_default=True, help="Expiry strategy: scan, wheel or lazy.")
+@click.option("--capacity", default=1 << 20, show_default=True, help="Flows held at once.")
+@click.option("--idle-timeout", type=float, default=None, help="Seconds (TCP established, UDP, other).")
+@click.option("--active-timeout", type=float, default=None, help="Seconds after which long flows are cut.")
+@click.option("--shards", default=1, show_default=True, help="Tables fed by symmetric RSS, one thread each.")
+def flows_command(traces, output, table, expiry, capacity, idle_timeout, active_timeout, shards):
+    """Write the flow table of TRACES (Zeek conn.log columns) to a Parquet file."""
+    from .flows import flows
+
+    def job():
+        table_ = flows(list(traces), table=table, expiry=expiry, capacity=capacity, idle_timeout=idle_timeout,
+                       active_timeout=active_timeout, shards=shards)
+        table_.write_parquet(output)
+        return table_.height
+
+    try:
+        rows = _run(job)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {rows:,} flows to {output}")
+
+
 if __name__ == "__main__":
     main()
