@@ -9,7 +9,7 @@ tracker (``track.py``) and the tests treat them alike:
     the table can index.
 ``lookup(tab, meta, stats, keys, h, key) -> record or -1``
 ``insert(tab, meta, stats, keys, h, record) -> bool``
-    ``keys[:, record]`` already holds the key; False when the design cannot
+    ``keys[record]`` already holds the key; False when the design cannot
     place it (the table is full for this key), which the caller counts.
 ``remove(tab, meta, stats, keys, h, record) -> bool``
 ``candidates(tab, meta, h, out) -> count``
@@ -18,5 +18,5 @@ tracker (``track.py``) and the tests treat them alike:
     the table or the record pool is full.
 
 ``h`` is the key's 63-bit hash (:func:`hashing.flow_hash`), ``key`` its five
-words (:mod:`layout`), ``stats`` the counters of :mod:`layout` (``S_*``).
+words (:mod:`layout`; ``keys`` is uint64[capacity, 5]), ``stats`` the counters of :mod:`layout` (``S_*``).
 """

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..._jit import inline_jit
+from ..._jit import alloc_jit, inline_jit
 from .layout import KEY_A_HI, KEY_A_LO, KEY_B_HI, KEY_B_LO, KEY_PORTS_PROTO
 
 _M = np.uint64(0x9E3779B97F4A7C15)
@@ -31,11 +31,11 @@ def flow_hash(key):
 @inline_jit
 def same_key(keys, record, key):
     return (
-        keys[KEY_A_HI, record] == key[0]
-        and keys[KEY_A_LO, record] == key[1]
-        and keys[KEY_B_HI, record] == key[2]
-        and keys[KEY_B_LO, record] == key[3]
-        and keys[KEY_PORTS_PROTO, record] == key[4]
+        keys[record, KEY_A_HI] == key[0]
+        and keys[record, KEY_A_LO] == key[1]
+        and keys[record, KEY_B_HI] == key[2]
+        and keys[record, KEY_B_LO] == key[3]
+        and keys[record, KEY_PORTS_PROTO] == key[4]
     )
 
 
@@ -58,4 +58,13 @@ def canonical_key(src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, version):
 @inline_jit
 def write_key(keys, record, key):
     for k in range(5):
-        keys[k, record] = key[k]
+        keys[record, k] = key[k]
+
+
+@alloc_jit
+def flow_hash_array(keys):
+    """:func:`flow_hash` of every record's key (``keys`` uint64[5, n])."""
+    out = np.empty(keys.shape[0], np.int64)
+    for r in range(keys.shape[0]):
+        out[r] = flow_hash((keys[r, 0], keys[r, 1], keys[r, 2], keys[r, 3], keys[r, 4]))
+    return out

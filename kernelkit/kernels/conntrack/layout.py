@@ -1,11 +1,12 @@
 """Integer layout of the connection tracker: record fields, codes, design ids.
 
-Flow records live in a fixed pool of ``capacity`` slots, as rows of 2-D arrays
-(``ri[FIRST_TS, r]`` is record ``r``'s first timestamp), like the packet columns.
-A hash table (one of several designs) maps a flow key to its record index.
+Flow records live in a fixed pool of ``capacity`` slots, one row of a 2-D array
+per record (``ri[r, FIRST_TS]`` is record ``r``'s first timestamp): a packet
+touches one record's fields together, so they share cache lines. A hash table
+(one of several designs) maps a flow key to its record index.
 """
 
-# --- flow key: five uint64 words per record, rows of ``keys`` ----------------------
+# --- flow key: five uint64 words per record, ``keys[r]`` ----------------------------
 # (address A, address B, ports and protocol) with (A, port A) <= (B, port B), so
 # both directions of a connection give the same key.
 KEY_A_HI = 0
@@ -15,7 +16,7 @@ KEY_B_LO = 3
 KEY_PORTS_PROTO = 4  # port A << 32 | port B << 16 | ip_proto << 8 | ip_version
 N_KEY = 5
 
-# --- int64 fields of a record (rows of ``ri``); ORIG_x + 1 == RESP_x ------------
+# --- int64 fields of a record (columns of ``ri``); ORIG_x + 1 == RESP_x ---------
 FLOW_ID = 0  # index of the flow's first packet in the trace
 FIRST_TS = 1
 LAST_TS = 2

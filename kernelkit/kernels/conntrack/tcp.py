@@ -60,10 +60,10 @@ def seq_before(a, b):
 
 @inline_jit
 def add_letter(ri, hist, r, letter):
-    n = ri[HISTORY_LEN, r]
+    n = ri[r, HISTORY_LEN]
     if n < HISTORY_MAX:
         hist[r, n] = letter
-        ri[HISTORY_LEN, r] = n + 1
+        ri[r, HISTORY_LEN] = n + 1
 
 
 @inline_jit
@@ -76,9 +76,9 @@ def _letter(code, d):
 def check_letter(ri, hist, r, d, bit, code):
     """Record ``code`` once per side; True when it had been recorded before."""
     mask = bit << (16 * d)
-    if ri[HIST_SEEN, r] & mask:
+    if ri[r, HIST_SEEN] & mask:
         return True
-    ri[HIST_SEEN, r] |= mask
+    ri[r, HIST_SEEN] |= mask
     add_letter(ri, hist, r, _letter(code, d))
     return False
 
@@ -105,18 +105,18 @@ def _update_history(ri, hist, r, d, flags, seq, payload):
         if flags & SYN:
             code = 72 if flags & ACK else 83  # H or S
             bit = H_SYN_ACK if flags & ACK else H_SYN
-            if check_letter(ri, hist, r, d, bit, code) and seq != ri[ORIG_LAST_SYN + d, r]:
+            if check_letter(ri, hist, r, d, bit, code) and seq != ri[r, ORIG_LAST_SYN + d]:
                 add_letter(ri, hist, r, _letter(code, d))
-            ri[ORIG_LAST_SYN + d, r] = seq
+            ri[r, ORIG_LAST_SYN + d] = seq
         if flags & FIN:
             fin_seq = (seq + payload) & 0xFFFFFFFF
-            if check_letter(ri, hist, r, d, H_FIN, 70) and fin_seq != ri[ORIG_LAST_FIN + d, r]:
+            if check_letter(ri, hist, r, d, H_FIN, 70) and fin_seq != ri[r, ORIG_LAST_FIN + d]:
                 add_letter(ri, hist, r, _letter(70, d))
-            ri[ORIG_LAST_FIN + d, r] = fin_seq
+            ri[r, ORIG_LAST_FIN + d] = fin_seq
         if flags & RST:
-            if check_letter(ri, hist, r, d, H_RST, 82) and seq != ri[ORIG_LAST_RST + d, r]:
+            if check_letter(ri, hist, r, d, H_RST, 82) and seq != ri[r, ORIG_LAST_RST + d]:
                 add_letter(ri, hist, r, _letter(82, d))
-            ri[ORIG_LAST_RST + d, r] = seq
+            ri[r, ORIG_LAST_RST + d] = seq
     elif payload > 0:
         check_letter(ri, hist, r, d, H_DATA, 68)  # D
     elif flags & ACK:
@@ -128,27 +128,27 @@ def _update_states(ri, r, d, flags, payload, ts):
     """Zeek's endpoint state machine, for the sender ``d`` and its peer."""
     me = ORIG_STATE + d
     peer = ORIG_STATE + (1 - d)
-    state = ri[me, r]
+    state = ri[r, me]
     if flags & RST:
-        ri[me, r] = EP_RESET
+        ri[r, me] = EP_RESET
         return
     if flags & SYN:
         if flags & ACK:
             if state == EP_INACTIVE or state == EP_SYN_SENT:
-                ri[me, r] = EP_SYN_ACK_SENT
+                ri[r, me] = EP_SYN_ACK_SENT
         elif state == EP_INACTIVE:
-            ri[me, r] = EP_SYN_SENT
+            ri[r, me] = EP_SYN_SENT
     elif state == EP_INACTIVE and (flags & ACK or payload > 0 or flags & FIN):
-        ri[me, r] = EP_PARTIAL
+        ri[r, me] = EP_PARTIAL
     elif (state == EP_SYN_SENT or state == EP_SYN_ACK_SENT) and flags & ACK:
-        peer_state = ri[peer, r]
+        peer_state = ri[r, peer]
         if peer_state == EP_SYN_ACK_SENT or peer_state == EP_SYN_SENT or peer_state == EP_ESTABLISHED:
-            ri[me, r] = EP_ESTABLISHED
-            ri[peer, r] = EP_ESTABLISHED
-            if d == 0 and ri[SYN_TS, r] >= 0 and ri[HANDSHAKE_RTT, r] < 0:
-                ri[HANDSHAKE_RTT, r] = ts - ri[SYN_TS, r]
+            ri[r, me] = EP_ESTABLISHED
+            ri[r, peer] = EP_ESTABLISHED
+            if d == 0 and ri[r, SYN_TS] >= 0 and ri[r, HANDSHAKE_RTT] < 0:
+                ri[r, HANDSHAKE_RTT] = ts - ri[r, SYN_TS]
     if flags & FIN:
-        ri[me, r] = EP_CLOSED
+        ri[r, me] = EP_CLOSED
 
 
 @inline_jit
@@ -158,54 +158,54 @@ def _analyse_sequence(ri, hist, r, d, flags, seq, payload):
     if span == 0:
         return
     end = (seq + span) & 0xFFFFFFFF
-    next_seq = ri[ORIG_NEXT_SEQ + d, r]
+    next_seq = ri[r, ORIG_NEXT_SEQ + d]
     if next_seq < 0 or flags & SYN:
-        ri[ORIG_NEXT_SEQ + d, r] = end
+        ri[r, ORIG_NEXT_SEQ + d] = end
         return
     if seq_before(next_seq, seq):
         # a gap: data between next_seq and seq has not been seen (yet)
-        ri[ORIG_HOLE_LO + d, r] = next_seq
-        ri[ORIG_HOLE_HI + d, r] = seq
-        ri[ORIG_GAPS + d, r] += 1
-        _scaled(ri, hist, r, d, ri[ORIG_GAPS + d, r], 71)  # G
-        ri[ORIG_NEXT_SEQ + d, r] = end
+        ri[r, ORIG_HOLE_LO + d] = next_seq
+        ri[r, ORIG_HOLE_HI + d] = seq
+        ri[r, ORIG_GAPS + d] += 1
+        _scaled(ri, hist, r, d, ri[r, ORIG_GAPS + d], 71)  # G
+        ri[r, ORIG_NEXT_SEQ + d] = end
     elif seq_before(seq, next_seq) and payload > 0:
-        lo = ri[ORIG_HOLE_LO + d, r]
-        hi = ri[ORIG_HOLE_HI + d, r]
+        lo = ri[r, ORIG_HOLE_LO + d]
+        hi = ri[r, ORIG_HOLE_HI + d]
         if lo != hi and not seq_before(seq, lo) and not seq_before(hi, end):
-            ri[ORIG_OOO + d, r] += 1
+            ri[r, ORIG_OOO + d] += 1
             # the segment fills the hole from one end: keep what is still missing
             if seq == lo:
-                ri[ORIG_HOLE_LO + d, r] = end
+                ri[r, ORIG_HOLE_LO + d] = end
             elif end == hi:
-                ri[ORIG_HOLE_HI + d, r] = seq
+                ri[r, ORIG_HOLE_HI + d] = seq
         else:
-            ri[ORIG_RETRANS + d, r] += 1
-            _scaled(ri, hist, r, d, ri[ORIG_RETRANS + d, r], 84)  # T
+            ri[r, ORIG_RETRANS + d] += 1
+            _scaled(ri, hist, r, d, ri[r, ORIG_RETRANS + d], 84)  # T
         if seq_before(next_seq, end):
-            ri[ORIG_NEXT_SEQ + d, r] = end
+            ri[r, ORIG_NEXT_SEQ + d] = end
     else:
-        ri[ORIG_NEXT_SEQ + d, r] = end
+        ri[r, ORIG_NEXT_SEQ + d] = end
 
 
 @inline_jit
 def tcp_update(ri, hist, r, d, flags, seq, payload, window, ts):
     """Update a flow's TCP state with one segment from side ``d`` (0: originator)."""
-    if d == 0 and flags & SYN and not flags & ACK and ri[SYN_TS, r] < 0:
-        ri[SYN_TS, r] = ts
+    if d == 0 and flags & SYN and not flags & ACK and ri[r, SYN_TS] < 0:
+        ri[r, SYN_TS] = ts
     _update_history(ri, hist, r, d, flags, seq, payload)
     _analyse_sequence(ri, hist, r, d, flags, seq, payload)
     if window == 0 and not flags & (RST | SYN):
-        ri[ORIG_ZERO_WIN + d, r] += 1
-        _scaled(ri, hist, r, d, ri[ORIG_ZERO_WIN + d, r], 87)  # W
+        ri[r, ORIG_ZERO_WIN + d] += 1
+        _scaled(ri, hist, r, d, ri[r, ORIG_ZERO_WIN + d], 87)  # W
     _update_states(ri, r, d, flags, payload, ts)
 
 
 @inline_jit
 def in_handshake(ri, r):
     """A SYN or SYN-ACK was sent and the connection is not established yet."""
-    o = ri[ORIG_STATE, r]
-    p = ri[ORIG_STATE + 1, r]
+    o = ri[r, ORIG_STATE]
+    p = ri[r, ORIG_STATE + 1]
     opening = o == EP_SYN_SENT or o == EP_SYN_ACK_SENT or p == EP_SYN_SENT or p == EP_SYN_ACK_SENT
     return opening and o != EP_ESTABLISHED and p != EP_ESTABLISHED
 
@@ -213,12 +213,12 @@ def in_handshake(ri, r):
 @inline_jit
 def closed(ri, r):
     """FIN from both sides, or a RST from either."""
-    o = ri[ORIG_STATE, r]
-    p = ri[ORIG_STATE + 1, r]
+    o = ri[r, ORIG_STATE]
+    p = ri[r, ORIG_STATE + 1]
     return (o == EP_CLOSED and p == EP_CLOSED) or o == EP_RESET or p == EP_RESET
 
 
 @inline_jit
 def was_reset(ri, r):
-    return ri[ORIG_STATE, r] == EP_RESET or ri[ORIG_STATE + 1, r] == EP_RESET
+    return ri[r, ORIG_STATE] == EP_RESET or ri[r, ORIG_STATE + 1] == EP_RESET
 

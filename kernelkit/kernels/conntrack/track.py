@@ -178,12 +178,12 @@ def _table_candidates(design, tab, meta, h, out):
 
 @inline_jit
 def _record_key(keys, r):
-    return (keys[0, r], keys[1, r], keys[2, r], keys[3, r], keys[4, r])
+    return (keys[r, 0], keys[r, 1], keys[r, 2], keys[r, 3], keys[r, 4])
 
 
 @inline_jit
 def _idle_timeout(keys, ri, r, timeouts):
-    proto = (keys[KEY_PORTS_PROTO, r] >> np.uint64(8)) & np.uint64(0xFF)
+    proto = (keys[r, KEY_PORTS_PROTO] >> np.uint64(8)) & np.uint64(0xFF)
     if proto == 6:
         return timeouts[T_TCP_HANDSHAKE] if in_handshake(ri, r) else timeouts[T_TCP_ESTABLISHED]
     if proto == 17:
@@ -194,46 +194,46 @@ def _idle_timeout(keys, ri, r, timeouts):
 @inline_jit
 def deadline(keys, ri, r, timeouts):
     """The last instant at which a packet still belongs to flow ``r``."""
-    if ri[CLOSE_TS, r] >= 0:
-        return ri[CLOSE_TS, r] + timeouts[T_TCP_CLOSED]
-    return ri[LAST_TS, r] + _idle_timeout(keys, ri, r, timeouts)
+    if ri[r, CLOSE_TS] >= 0:
+        return ri[r, CLOSE_TS] + timeouts[T_TCP_CLOSED]
+    return ri[r, LAST_TS] + _idle_timeout(keys, ri, r, timeouts)
 
 
 @inline_jit
 def _end_reason_if_expired(keys, ri, r, timeouts):
-    if ri[CLOSE_TS, r] >= 0:
-        return ri[END_REASON, r]
+    if ri[r, CLOSE_TS] >= 0:
+        return ri[r, END_REASON]
     return END_IDLE
 
 
 @ngjit
 def _wheel_unlink(ri, wheel, r):
-    slot = ri[WHEEL_SLOT, r]
+    slot = ri[r, WHEEL_SLOT]
     if slot < 0:
         return
-    nxt = ri[WHEEL_NEXT, r]
-    prv = ri[WHEEL_PREV, r]
+    nxt = ri[r, WHEEL_NEXT]
+    prv = ri[r, WHEEL_PREV]
     if prv == 0:
         wheel[slot] = nxt
     else:
-        ri[WHEEL_NEXT, prv - 1] = nxt
+        ri[prv - 1, WHEEL_NEXT] = nxt
     if nxt != 0:
-        ri[WHEEL_PREV, nxt - 1] = prv
-    ri[WHEEL_SLOT, r] = -1
-    ri[WHEEL_NEXT, r] = 0
-    ri[WHEEL_PREV, r] = 0
+        ri[nxt - 1, WHEEL_PREV] = prv
+    ri[r, WHEEL_SLOT] = -1
+    ri[r, WHEEL_NEXT] = 0
+    ri[r, WHEEL_PREV] = 0
 
 
 @ngjit
 def _wheel_link(ri, wheel, r, when):
     slot = (when // EPOCH_NS) & (len(wheel) - 1)
     head = wheel[slot]
-    ri[WHEEL_NEXT, r] = head
-    ri[WHEEL_PREV, r] = 0
+    ri[r, WHEEL_NEXT] = head
+    ri[r, WHEEL_PREV] = 0
     if head != 0:
-        ri[WHEEL_PREV, head - 1] = r + 1
+        ri[head - 1, WHEEL_PREV] = r + 1
     wheel[slot] = r + 1
-    ri[WHEEL_SLOT, r] = slot
+    ri[r, WHEEL_SLOT] = slot
 
 
 @ngjit
@@ -241,10 +241,10 @@ def _emit(r, reason, design, expiry, keys, ri, hist, free, tab, meta, stats, ctl
     """Copy flow ``r`` to the output with its end reason, and free its record."""
     e = ctl[C_EMITTED]
     for f in range(N_KEY):
-        out_keys[f, e] = keys[f, r]
+        out_keys[e, f] = keys[r, f]
     for f in range(N_RI):
-        out_ri[f, e] = ri[f, r]
-    out_ri[END_REASON, e] = reason
+        out_ri[e, f] = ri[r, f]
+    out_ri[e, END_REASON] = reason
     for k in range(hist.shape[1]):
         out_hist[e, k] = hist[r, k]
     ctl[C_EMITTED] = e + 1
@@ -252,7 +252,7 @@ def _emit(r, reason, design, expiry, keys, ri, hist, free, tab, meta, stats, ctl
     stats[S_REMOVES] += 1
     if expiry == EXPIRE_WHEEL:
         _wheel_unlink(ri, wheel, r)
-    ri[FLOW_ID, r] = -1
+    ri[r, FLOW_ID] = -1
     free[ctl[C_FREE_TOP]] = r
     ctl[C_FREE_TOP] += 1
     stats[S_LIVE] -= 1
@@ -284,7 +284,7 @@ def _new_record(key, h, t, index, src_is_a, flags, pk, i, design, expiry, keys, 
                 victim = c
                 stale = True
                 break
-            if ri[LAST_TS, c] < ri[LAST_TS, victim]:
+            if ri[c, LAST_TS] < ri[victim, LAST_TS]:
                 victim = c
         if stale:
             _emit(victim, _end_reason_if_expired(keys, ri, victim, timeouts), design, expiry, keys, ri, hist,
@@ -298,36 +298,36 @@ def _new_record(key, h, t, index, src_is_a, flags, pk, i, design, expiry, keys, 
     stats[S_LIVE] += 1
     stats[S_LIVE_MAX] = max(stats[S_LIVE_MAX], stats[S_LIVE])
     for f in range(N_RI):
-        ri[f, r] = 0
-    ri[FLOW_ID, r] = index
-    ri[FIRST_TS, r] = t
-    ri[CLOSE_TS, r] = -1
-    ri[SYN_TS, r] = -1
-    ri[HANDSHAKE_RTT, r] = -1
-    ri[ORIG_NEXT_SEQ, r] = -1
-    ri[ORIG_NEXT_SEQ + 1, r] = -1
+        ri[r, f] = 0
+    ri[r, FLOW_ID] = index
+    ri[r, FIRST_TS] = t
+    ri[r, CLOSE_TS] = -1
+    ri[r, SYN_TS] = -1
+    ri[r, HANDSHAKE_RTT] = -1
+    ri[r, ORIG_NEXT_SEQ] = -1
+    ri[r, ORIG_NEXT_SEQ + 1] = -1
     for d in range(2):
-        ri[ORIG_SIZE_MIN + d, r] = -1
-        ri[ORIG_IAT_MIN + d, r] = -1
-        ri[ORIG_LAST_TS + d, r] = -1
-        ri[ORIG_LAST_SYN + d, r] = -1
-        ri[ORIG_LAST_FIN + d, r] = -1
-        ri[ORIG_LAST_RST + d, r] = -1
-    ri[WHEEL_SLOT, r] = -1
+        ri[r, ORIG_SIZE_MIN + d] = -1
+        ri[r, ORIG_IAT_MIN + d] = -1
+        ri[r, ORIG_LAST_TS + d] = -1
+        ri[r, ORIG_LAST_SYN + d] = -1
+        ri[r, ORIG_LAST_FIN + d] = -1
+        ri[r, ORIG_LAST_RST + d] = -1
+    ri[r, WHEEL_SLOT] = -1
     # The originator sent the first packet, unless that packet answers a SYN.
     flipped = pk[PK_KIND, i] == 6 and (flags & (SYN | ACK)) == (SYN | ACK)
     src_is_orig = not flipped
-    ri[ORIG_IS_A, r] = 1 if src_is_a == src_is_orig else 0
+    ri[r, ORIG_IS_A] = 1 if src_is_a == src_is_orig else 0
     if pk[PK_KIND, i] == 1 or pk[PK_KIND, i] == 58:
         # ICMP has no ports: Zeek logs the type and code in their place.
-        ri[ORIG_PORT, r] = pk[PK_ICMP_TYPE, i]
-        ri[RESP_PORT, r] = pk[PK_ICMP_CODE, i]
+        ri[r, ORIG_PORT] = pk[PK_ICMP_TYPE, i]
+        ri[r, RESP_PORT] = pk[PK_ICMP_CODE, i]
     elif src_is_orig:
-        ri[ORIG_PORT, r] = pk[PK_SPORT, i]
-        ri[RESP_PORT, r] = pk[PK_DPORT, i]
+        ri[r, ORIG_PORT] = pk[PK_SPORT, i]
+        ri[r, RESP_PORT] = pk[PK_DPORT, i]
     else:
-        ri[ORIG_PORT, r] = pk[PK_DPORT, i]
-        ri[RESP_PORT, r] = pk[PK_SPORT, i]
+        ri[r, ORIG_PORT] = pk[PK_DPORT, i]
+        ri[r, RESP_PORT] = pk[PK_SPORT, i]
     if flipped:
         add_letter(ri, hist, r, 94)  # ^
     return r
@@ -337,34 +337,34 @@ def _new_record(key, h, t, index, src_is_a, flags, pk, i, design, expiry, keys, 
 def _account(ri, hist, r, d, t, pk, i):
     """Add one packet from side ``d`` to flow ``r``'s counters."""
     size = np.int64(pk[PK_IP_LEN, i])
-    ri[LAST_TS, r] = t
-    ri[ORIG_PKTS + d, r] += 1
-    ri[ORIG_IP_BYTES + d, r] += size
-    ri[ORIG_BYTES + d, r] += pk[PK_PAYLOAD, i]
-    ri[ORIG_WIRE_BYTES + d, r] += pk[PK_WIRELEN, i]
-    if ri[ORIG_SIZE_MIN + d, r] < 0 or size < ri[ORIG_SIZE_MIN + d, r]:
-        ri[ORIG_SIZE_MIN + d, r] = size
-    ri[ORIG_SIZE_MAX + d, r] = max(ri[ORIG_SIZE_MAX + d, r], size)
-    ri[ORIG_SIZE_SUMSQ + d, r] += size * size
-    last = ri[ORIG_LAST_TS + d, r]
+    ri[r, LAST_TS] = t
+    ri[r, ORIG_PKTS + d] += 1
+    ri[r, ORIG_IP_BYTES + d] += size
+    ri[r, ORIG_BYTES + d] += pk[PK_PAYLOAD, i]
+    ri[r, ORIG_WIRE_BYTES + d] += pk[PK_WIRELEN, i]
+    if ri[r, ORIG_SIZE_MIN + d] < 0 or size < ri[r, ORIG_SIZE_MIN + d]:
+        ri[r, ORIG_SIZE_MIN + d] = size
+    ri[r, ORIG_SIZE_MAX + d] = max(ri[r, ORIG_SIZE_MAX + d], size)
+    ri[r, ORIG_SIZE_SUMSQ + d] += size * size
+    last = ri[r, ORIG_LAST_TS + d]
     if last >= 0:
         gap = t - last
-        if ri[ORIG_IAT_MIN + d, r] < 0 or gap < ri[ORIG_IAT_MIN + d, r]:
-            ri[ORIG_IAT_MIN + d, r] = gap
-        ri[ORIG_IAT_MAX + d, r] = max(ri[ORIG_IAT_MAX + d, r], gap)
-        ri[ORIG_IAT_SUM + d, r] += gap
+        if ri[r, ORIG_IAT_MIN + d] < 0 or gap < ri[r, ORIG_IAT_MIN + d]:
+            ri[r, ORIG_IAT_MIN + d] = gap
+        ri[r, ORIG_IAT_MAX + d] = max(ri[r, ORIG_IAT_MAX + d], gap)
+        ri[r, ORIG_IAT_SUM + d] += gap
         gap_us = gap // 1000
-        ri[ORIG_IAT_SUMSQ_US + d, r] += gap_us * gap_us
-    ri[ORIG_LAST_TS + d, r] = t
+        ri[r, ORIG_IAT_SUMSQ_US + d] += gap_us * gap_us
+    ri[r, ORIG_LAST_TS + d] = t
     if pk[PK_KIND, i] == 17 and pk[PK_PAYLOAD, i] > 0:
         check_letter(ri, hist, r, d, H_DATA, 68)  # D, as Zeek's UDP history
     elif pk[PK_KIND, i] == 6:
         flags = np.int64(pk[PK_FLAGS, i])
         tcp_update(ri, hist, r, d, flags, np.int64(pk[PK_SEQ, i]), np.int64(pk[PK_PAYLOAD, i]),
                    np.int64(pk[PK_WINDOW, i]), t)
-        if ri[CLOSE_TS, r] < 0 and closed(ri, r):
-            ri[CLOSE_TS, r] = t
-            ri[END_REASON, r] = END_RST if was_reset(ri, r) else END_FIN
+        if ri[r, CLOSE_TS] < 0 and closed(ri, r):
+            ri[r, CLOSE_TS] = t
+            ri[r, END_REASON] = END_RST if was_reset(ri, r) else END_FIN
 
 
 @ngjit
@@ -372,8 +372,8 @@ def _expiry_tick(t, design, expiry, keys, ri, hist, free, tab, meta, stats, ctl,
                  out_hist):
     """Expiry work for the epochs up to ``t``; False when the output filled first."""
     epoch = t // EPOCH_NS
-    capacity = ri.shape[1]
-    out_cap = out_ri.shape[1]
+    capacity = ri.shape[0]
+    out_cap = out_ri.shape[0]
     while ctl[C_EPOCH] < epoch:
         if expiry == EXPIRE_SCAN:
             # visit this epoch's share of the records; a long jump in time needs one full pass
@@ -384,7 +384,7 @@ def _expiry_tick(t, design, expiry, keys, ri, hist, free, tab, meta, stats, ctl,
                 r = ctl[C_SCAN_CURSOR]
                 ctl[C_SCAN_CURSOR] = (r + 1) % capacity
                 stats[S_EXPIRY_VISITS] += 1
-                if ri[FLOW_ID, r] >= 0 and t > deadline(keys, ri, r, timeouts):
+                if ri[r, FLOW_ID] >= 0 and t > deadline(keys, ri, r, timeouts):
                     _emit(r, _end_reason_if_expired(keys, ri, r, timeouts), design, expiry, keys, ri, hist, free,
                           tab, meta, stats, ctl, wheel, out_keys, out_ri, out_hist)
                     stats[S_EXPIRED] += 1
@@ -399,14 +399,14 @@ def _expiry_tick(t, design, expiry, keys, ri, hist, free, tab, meta, stats, ctl,
                 while head != 0:
                     if ctl[C_EMITTED] >= out_cap:
                         wheel[slot] = head  # resume here
-                        ri[WHEEL_PREV, head - 1] = 0
+                        ri[head - 1, WHEEL_PREV] = 0
                         return False
                     r = head - 1
-                    head = ri[WHEEL_NEXT, r]
+                    head = ri[r, WHEEL_NEXT]
                     if head != 0:
-                        ri[WHEEL_PREV, head - 1] = 0
-                    ri[WHEEL_SLOT, r] = -1
-                    ri[WHEEL_NEXT, r] = 0
+                        ri[head - 1, WHEEL_PREV] = 0
+                    ri[r, WHEEL_SLOT] = -1
+                    ri[r, WHEEL_NEXT] = 0
                     stats[S_EXPIRY_VISITS] += 1
                     limit = deadline(keys, ri, r, timeouts)
                     if t > limit:
@@ -455,16 +455,19 @@ def track(design, expiry, index, ts, src, dst, pk, flow_id, direction, keys, ri,
         The next packet to process: ``n`` when the batch is done, less when the
         output buffer filled (drain it and call again from there).
     """
-    out_cap = out_ri.shape[1]
+    out_cap = out_ri.shape[0]
     n = len(ts)
     for i in range(n):
         # Room for the worst case of one packet: a stale flow, an eviction.
         if ctl[C_EMITTED] + 2 > out_cap:
             return i
         t = ts[i]
-        if expiry != EXPIRE_LAZY and not _expiry_tick(t, design, expiry, keys, ri, hist, free, tab, meta, stats,
-                                                      ctl, wheel, timeouts, out_keys, out_ri, out_hist):
-            return i
+        # Expiry work happens once per epoch: test here, call only then (a call passes
+        # every array by value).
+        if expiry != EXPIRE_LAZY and t // EPOCH_NS > ctl[C_EPOCH]:
+            if not _expiry_tick(t, design, expiry, keys, ri, hist, free, tab, meta, stats, ctl, wheel, timeouts,
+                                out_keys, out_ri, out_hist):
+                return i
         ctl[C_NOW] = max(ctl[C_NOW], t)
         kind = pk[PK_KIND, i]
         if kind == 0:
@@ -485,13 +488,13 @@ def track(design, expiry, index, ts, src, dst, pk, flow_id, direction, keys, ri,
                       meta, stats, ctl, wheel, out_keys, out_ri, out_hist)
                 stats[S_EXPIRED] += 1
                 r = -1
-            elif timeouts[T_ACTIVE] > 0 and t - ri[FIRST_TS, r] > timeouts[T_ACTIVE]:
+            elif timeouts[T_ACTIVE] > 0 and t - ri[r, FIRST_TS] > timeouts[T_ACTIVE]:
                 _emit(r, END_ACTIVE, design, expiry, keys, ri, hist, free, tab, meta, stats, ctl, wheel, out_keys,
                       out_ri, out_hist)
                 r = -1
-            elif ri[CLOSE_TS, r] >= 0 and (flags & (SYN | ACK)) == SYN:
+            elif ri[r, CLOSE_TS] >= 0 and (flags & (SYN | ACK)) == SYN:
                 # a new connection on the 5-tuple of a closed one
-                _emit(r, ri[END_REASON, r], design, expiry, keys, ri, hist, free, tab, meta, stats, ctl, wheel, out_keys,
+                _emit(r, ri[r, END_REASON], design, expiry, keys, ri, hist, free, tab, meta, stats, ctl, wheel, out_keys,
                       out_ri, out_hist)
                 r = -1
         new = r < 0
@@ -502,11 +505,11 @@ def track(design, expiry, index, ts, src, dst, pk, flow_id, direction, keys, ri,
                 flow_id[i] = -1
                 direction[i] = 0
                 continue
-        d = 0 if (ri[ORIG_IS_A, r] == 1) == src_is_a else 1
+        d = 0 if (ri[r, ORIG_IS_A] == 1) == src_is_a else 1
         _account(ri, hist, r, d, t, pk, i)
         if new and expiry == EXPIRE_WHEEL:
             _wheel_link(ri, wheel, r, deadline(keys, ri, r, timeouts))
-        flow_id[i] = ri[FLOW_ID, r]
+        flow_id[i] = ri[r, FLOW_ID]
         direction[i] = d
     return n
 
@@ -520,19 +523,19 @@ def drain(now, design, expiry, keys, ri, hist, free, tab, meta, stats, ctl, whee
     end with ``END_TRACE``. Returns True when done, False when the output
     buffer filled first (drain it and call again).
     """
-    capacity = ri.shape[1]
-    out_cap = out_ri.shape[1]
+    capacity = ri.shape[0]
+    out_cap = out_ri.shape[0]
     while ctl[C_DRAIN_CURSOR] < capacity:
         if ctl[C_EMITTED] >= out_cap:
             return False
         r = ctl[C_DRAIN_CURSOR]
         ctl[C_DRAIN_CURSOR] = r + 1
-        if ri[FLOW_ID, r] < 0:
+        if ri[r, FLOW_ID] < 0:
             continue
         if now > deadline(keys, ri, r, timeouts):
             reason = _end_reason_if_expired(keys, ri, r, timeouts)
-        elif ri[CLOSE_TS, r] >= 0:
-            reason = ri[END_REASON, r]
+        elif ri[r, CLOSE_TS] >= 0:
+            reason = ri[r, END_REASON]
         else:
             reason = END_TRACE
         _emit(r, reason, design, expiry, keys, ri, hist, free, tab, meta, stats, ctl, wheel, out_keys, out_ri,
