@@ -299,6 +299,8 @@ def _new_record(key, h, t, index, src_is_a, flags, pk, i, design, expiry, keys, 
     stats[S_LIVE_MAX] = max(stats[S_LIVE_MAX], stats[S_LIVE])
     for f in range(N_RI):
         ri[r, f] = 0
+    for k in range(hist.shape[1]):
+        hist[r, k] = 0
     ri[r, FLOW_ID] = index
     ri[r, FIRST_TS] = t
     ri[r, CLOSE_TS] = -1
