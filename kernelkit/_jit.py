@@ -10,8 +10,8 @@ runtime, every array passed to a helper or sliced per packet costs atomic
 reference-count updates that LLVM cannot prove away across branches; measured
 on the parse kernel, the two together made it four times faster.
 
-Numba's cache is keyed on each kernel's own source file: after changing the
-options here, delete the ``*.nbi``/``*.nbc`` files under ``__pycache__``.
+Cached kernels are keyed on every source file of their directory and on this
+file (see :func:`_key_cache_on_kernel_directories`).
 """
 
 import numba as nb
@@ -29,40 +29,42 @@ parallel_jit = nb.njit(nogil=True, cache=True, parallel=True)
 """Decorator for kernels with a ``prange`` over independent slices."""
 
 
-def _kernel_sources_stamp(package_dir: str):
-    """One hash of every kernel source file and of this file.
+def _kernel_sources_stamp(directory: str, jit_file: str):
+    """One hash of the kernel sources of a directory and of this file.
 
     Numba keys a cached kernel on its own source file only, so a kernel whose
     inlined helpers changed (in another file) would load stale machine code.
-    Kernels of this package are keyed on all of their sources instead.
+    Kernels are keyed on every source of their directory instead (a kernel only
+    inlines helpers of its own directory), so that editing the flow tracker does
+    not invalidate the parser's cache.
     """
     import hashlib
     from pathlib import Path
 
     digest = hashlib.sha256()
-    root = Path(package_dir)
-    for path in sorted([root / "_jit.py", *(root / "kernels").glob("*.py")]):
+    for path in sorted([Path(jit_file), *Path(directory).glob("*.py")]):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.digest()
 
 
-def _key_cache_on_all_kernel_sources():
+def _key_cache_on_kernel_directories():
     import functools
     import os
 
     from numba.core import caching
 
     package_dir = os.path.dirname(os.path.abspath(__file__))
-    stamp = functools.lru_cache(maxsize=1)(lambda: _kernel_sources_stamp(package_dir))
+    stamp = functools.lru_cache(maxsize=None)(lambda d: _kernel_sources_stamp(d, os.path.abspath(__file__)))
     original = caching._SourceFileBackedLocatorMixin.get_source_stamp
 
     def get_source_stamp(self):
-        if os.path.abspath(self._py_file).startswith(package_dir + os.sep):
-            return stamp()
+        path = os.path.abspath(self._py_file)
+        if path.startswith(package_dir + os.sep):
+            return stamp(os.path.dirname(path))
         return original(self)
 
     caching._SourceFileBackedLocatorMixin.get_source_stamp = get_source_stamp
 
 
-_key_cache_on_all_kernel_sources()
+_key_cache_on_kernel_directories()

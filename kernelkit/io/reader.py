@@ -58,6 +58,17 @@ class _Mapped:
     def position(self) -> int:
         return self.size if self._done else 0
 
+    def release(self, upto: int) -> None:
+        """Let the kernel drop the mapped pages before ``upto`` from this process.
+
+        Streaming a large file would otherwise keep every page it touched in the
+        process's resident set. The mapping is read-only and file-backed, so bytes
+        that are still referenced (``data`` views) are read back on access.
+        """
+        length = upto - upto % mmap.PAGESIZE
+        if length > 0 and hasattr(self._map, "madvise"):
+            self._map.madvise(mmap.MADV_DONTNEED, 0, length)
+
 
 class _Decompressed:
     """A compressed file, decompressed a chunk at a time."""
@@ -99,6 +110,9 @@ class _Decompressed:
 
     def position(self) -> int:
         return self.size if self._raw.closed else self._raw.tell()
+
+    def release(self, upto: int) -> None:
+        """Decompressed chunks are dropped as they are consumed: nothing to do."""
 
 
 def _open(path: Path):
@@ -161,6 +175,7 @@ class CaptureFile:
             capacity = max(1, min(size, (len(buf) - pos) // MIN_RECORD + 1))
             arrays = ColumnArrays.allocate(capacity)
             n, pos, stop = walk(buf, pos, arrays)
+            source.release(consumed + pos)
             if n:
                 yield to_record_batch(arrays, n, buf if data else None)
             if stop == L.STOP_FULL:

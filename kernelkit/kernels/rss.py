@@ -11,6 +11,8 @@ different queues; with a key made of the 16-bit pattern 0x6d5a repeated
 Scaling", 2012), swapping source and destination leaves the hash unchanged.
 """
 
+from functools import lru_cache
+
 import numpy as np
 
 from .._jit import ngjit
@@ -22,8 +24,12 @@ SYMMETRIC_KEY = bytes.fromhex("6d5a" * 20)
 MAX_INPUT = 36  # IPv6 addresses and ports; a 40-byte key covers 36 + 4 bytes
 
 
+@lru_cache(maxsize=8)
 def toeplitz_table(key: bytes) -> np.ndarray:
-    """Per input byte position and value, its contribution to the hash (uint32[36, 256])."""
+    """Per input byte position and value, its contribution to the hash (uint32[36, 256]).
+
+    Cached per key; the returned array must not be modified.
+    """
     if len(key) < MAX_INPUT + 4:
         raise ValueError(f"an RSS key needs {MAX_INPUT + 4} bytes, not {len(key)}")
     key_int = int.from_bytes(key[: MAX_INPUT + 4], "big")
