@@ -63,7 +63,7 @@ def write_key(keys, record, key):
 
 @alloc_jit
 def flow_hash_array(keys):
-    """:func:`flow_hash` of every record's key (``keys`` uint64[5, n])."""
+    """:func:`flow_hash` of every record's key (``keys`` uint64[n, 5])."""
     out = np.empty(keys.shape[0], np.int64)
     for r in range(keys.shape[0]):
         out[r] = flow_hash((keys[r, 0], keys[r, 1], keys[r, 2], keys[r, 3], keys[r, 4]))

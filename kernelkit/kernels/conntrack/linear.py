@@ -69,8 +69,9 @@ def remove(tab, meta, stats, keys, h, record):
     else:
         return False
     # Shift back every following entry whose home slot does not lie in (i, j].
+    # Bounded: a full table has no empty slot to stop at.
     j = i
-    while True:
+    for _ in range(tab.shape[1] - 1):
         j = (j + 1) & mask
         if tab[SLOT_RECORD, j] == 0:
             break
