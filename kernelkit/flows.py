@@ -521,6 +521,7 @@ def track(
     capacity: int = 1 << 20,
     shards: int = 1,
     packets: bool = True,
+    data: bool = False,
     batch_size: int = 1 << 18,
 ) -> Tracked:
     """Track the connections of a trace.
@@ -533,6 +534,9 @@ def track(
         See :class:`FlowTracker`.
     packets : bool
         Also return the packets, with ``flow_id`` and ``direction`` columns.
+    data : bool
+        Keep the packets' bytes (``data``) in the returned packets, for session
+        parsing (:mod:`kernelkit.sessions`).
     batch_size : int
         Packets per kernel call.
 
@@ -563,7 +567,7 @@ def track(
             facts += mptcp_facts(batch, flow_id)
         if packets:
             frame = pl.from_arrow(batch)
-            if from_file:
+            if from_file and not data:
                 frame = frame.drop("data")
             ids = pl.DataFrame({"flow_id": flow_id, "direction": direction})
             annotated.append(pl.concat([frame, ids], how="horizontal"))

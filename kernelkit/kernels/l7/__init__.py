@@ -1,0 +1,1 @@
+"""Session-layer kernels: TCP stream prefixes, and parsers of TLS, HTTP, DNS over them."""
