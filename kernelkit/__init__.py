@@ -10,6 +10,8 @@ Examples
 
 from pathlib import Path
 
+from . import display as _display  # registers the ``kk`` Polars namespace
+from .display import ip, ip_text
 from .flows import FlowTracker, flows, track
 from .io import Trace, TraceFormatError, TraceWarning, open_trace, read_packets, write_pcap
 from .schema import PACKET_COLUMNS, PACKET_SCHEMA
@@ -39,6 +41,8 @@ __all__ = [
     "TraceFormatError",
     "TraceWarning",
     "flows",
+    "ip",
+    "ip_text",
     "open_trace",
     "read_packets",
     "sample_path",

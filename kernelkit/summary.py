@@ -92,8 +92,8 @@ def summarize(trace: PathLike | Trace, *, progress: bool = False) -> TraceSummar
         frame = pl.from_arrow(batch)
         row = frame.select(
             packets=pl.len(),
-            wire=pl.col("wirelen").sum(),
-            captured=pl.col("caplen").sum(),
+            wire=pl.col("wirelen").cast(pl.Int64).sum(),
+            captured=pl.col("caplen").cast(pl.Int64).sum(),
             first=pl.col("ts").min(),
             last=pl.col("ts").max(),
             ipv4=(pl.col("ip_version") == 4).sum(),
