@@ -299,7 +299,10 @@ def test_against_dict(name, capacity, mode, ops):
 
 
 def _against_dict(name, capacity, mode, ops):
-    records = 2 * capacity + 4  # more records than the table holds: inserts can hit a full table
+    # More records than the table holds, so that inserts can meet a full table; a
+    # design may round its cells up well past ``capacity`` (cuckoo: 16 at least).
+    cells = MODULES[name].new_table(capacity)[0].shape[1]
+    records = 2 * max(capacity, cells) + 4
     t = Table(name, capacity, records)
     pool = np.array(KEY_POOL, np.uint64)
     pool_hashes = hashes_of(pool, mode)
