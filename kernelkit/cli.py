@@ -96,5 +96,26 @@ def flows_command(traces, output, table, expiry, capacity, idle_timeout, active_
     click.echo(f"wrote {rows:,} flows to {output}")
 
 
+@main.command()
+@click.option("--port", default=8888, show_default=True, help="Port of the JupyterLab server.")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser.")
+def lab(port, no_browser):
+    """Open JupyterLab on kernelkit's lecture notebooks (start with 01_quickstart)."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    if shutil.which("jupyter") is None:
+        raise click.ClickException("JupyterLab is not installed: pip install 'kernelkit[lab]'")
+    args = [sys.executable, "-m", "jupyter", "lab", f"--port={port}", f"--notebook-dir={notebooks}"]
+    if no_browser:
+        args.append("--no-browser")
+    if (notebooks / "01_quickstart.ipynb").exists():
+        args.append(str(notebooks / "01_quickstart.ipynb"))
+    raise SystemExit(subprocess.call(args))
+
+
 if __name__ == "__main__":
     main()
