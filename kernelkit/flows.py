@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .io.trace import PathLike, Trace, open_trace
 from .kernels.conntrack import layout as C
@@ -113,7 +114,7 @@ def _addresses(column) -> np.ndarray:
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if not pa.types.is_fixed_size_binary(column.type):
-        column = pa.compute.fill_null(column, b"\x00" * 16).cast(pa.binary()).cast(pa.binary(16))
+        column = pc.fill_null(column, b"\x00" * 16).cast(pa.binary()).cast(pa.binary(16))
     raw = np.frombuffer(column.buffers()[1], np.uint8)[column.offset * 16 : (column.offset + len(column)) * 16]
     return raw.view(np.uint64).reshape(-1, 2)
 
@@ -128,11 +129,11 @@ def packet_inputs(batch: pa.RecordBatch | pa.Table):
     def values(name, dtype=np.uint32):
         array = col(name)
         if array.null_count:
-            array = pa.compute.fill_null(array, 0)
+            array = pc.fill_null(array, 0)
         return array.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
 
     ts = col("ts")
-    ts = pa.compute.fill_null(ts, 0) if ts.null_count else ts
+    ts = pc.fill_null(ts, 0) if ts.null_count else ts
     ts = ts.cast(pa.int64()).to_numpy(zero_copy_only=False)
     pk = np.zeros((N_PK, n), np.uint32)
     proto = values("ip_proto")
