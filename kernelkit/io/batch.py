@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..kernels import layout as L
-from ..kernels.views import fill_binary_views
+from ..kernels.views import fill_binary_views, validity_bitmaps
 from ..schema import DATA_FIELD, PACKET_COLUMNS, packet_schema
 
 
@@ -44,14 +44,19 @@ class ColumnArrays:
         return self.ts, self.data_pos, self.u64, self.u32, self.u16, self.u8, self.ips
 
 
-def _validity(layers: np.ndarray, bit: int, cache: dict) -> tuple[pa.Buffer | None, int]:
-    """Arrow validity bitmap and null count for the rows whose layers have ``bit``."""
-    if bit not in cache:
-        present = (layers & bit) != 0
-        nulls = len(present) - int(np.count_nonzero(present))
-        bitmap = None if nulls == 0 else pa.py_buffer(np.packbits(present, bitorder="little"))
-        cache[bit] = (bitmap, nulls)
-    return cache[bit]
+PRESENCE_BITS = np.array(sorted({c.present for c in PACKET_COLUMNS if c.present}), np.uint32)
+
+
+def _validity(layers: np.ndarray) -> dict[int, tuple[pa.Buffer | None, int]]:
+    """Arrow validity bitmap and null count for each presence bit of the schema."""
+    n = len(layers)
+    bitmaps = np.zeros((len(PRESENCE_BITS), (n + 7) // 8), np.uint8)
+    nulls = np.zeros(len(PRESENCE_BITS), np.int64)
+    validity_bitmaps(layers, PRESENCE_BITS, bitmaps, nulls)
+    return {
+        int(bit): (None if nulls[k] == 0 else pa.py_buffer(bitmaps[k]), int(nulls[k]))
+        for k, bit in enumerate(PRESENCE_BITS)
+    }
 
 
 def to_record_batch(arrays: ColumnArrays, n: int, buf: np.ndarray | None = None) -> pa.RecordBatch:
@@ -60,8 +65,7 @@ def to_record_batch(arrays: ColumnArrays, n: int, buf: np.ndarray | None = None)
     With ``buf`` (the capture buffer the kernel read), a ``data`` column of
     binary views into ``buf`` is added: the packet bytes, without a copy.
     """
-    layers = arrays.u32[L.LAYERS, :n]
-    cache: dict = {}
+    validity = _validity(arrays.u32[L.LAYERS, :n])
     columns = []
     for col in PACKET_COLUMNS:
         if col.group == "ts":
@@ -72,7 +76,7 @@ def to_record_batch(arrays: ColumnArrays, n: int, buf: np.ndarray | None = None)
             values = getattr(arrays, col.group)[col.row, :n]
         if pa.types.is_boolean(col.type):
             values = np.packbits(values, bitorder="little")
-        bitmap, nulls = _validity(layers, col.present, cache) if col.present else (None, 0)
+        bitmap, nulls = validity[col.present] if col.present else (None, 0)
         columns.append(pa.Array.from_buffers(col.type, n, [bitmap, pa.py_buffer(values)], null_count=nulls))
     if buf is not None:
         columns.append(_data_column(arrays, n, buf))

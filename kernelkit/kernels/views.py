@@ -1,5 +1,7 @@
 """Arrow binary-view entries that point into the capture buffer (zero-copy bytes)."""
 
+import numpy as np
+
 from .._jit import ngjit
 
 
@@ -36,3 +38,22 @@ def fill_binary_views(buf, data_pos, lengths, base, views):
             offset = start - base
             for k in range(4):
                 views[i, 12 + k] = (offset >> (8 * k)) & 0xFF
+
+
+@ngjit
+def validity_bitmaps(layers, bits, out, nulls):
+    """Arrow validity bitmaps for several layer bits, in one pass over ``layers``.
+
+    Row ``k`` of ``out`` (uint8[len(bits), ceil(n / 8)], zero-filled) gets bit ``i``
+    set when ``layers[i] & bits[k]``; ``nulls[k]`` counts the rows without it.
+    """
+    n = len(layers)
+    for i in range(n):
+        value = layers[i]
+        byte_index = i >> 3
+        mask = np.uint8(1 << (i & 7))
+        for k in range(len(bits)):
+            if value & bits[k]:
+                out[k, byte_index] |= mask
+            else:
+                nulls[k] += 1
