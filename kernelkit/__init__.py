@@ -11,6 +11,7 @@ Examples
 from pathlib import Path
 
 from . import display as _display  # registers the ``kk`` Polars namespace
+from . import filter  # noqa: A004  (callable package: kernelkit.filter(text))
 from .display import ip, ip_text
 from .flows import FlowTracker, flows, track
 from .io import Trace, TraceFormatError, TraceWarning, open_trace, read_packets, write_pcap
@@ -40,6 +41,7 @@ __all__ = [
     "Trace",
     "TraceFormatError",
     "TraceWarning",
+    "filter",
     "flows",
     "ip",
     "ip_text",
