@@ -41,7 +41,7 @@ import pyarrow as pa  # noqa: E402
 
 import kernelkit  # noqa: E402
 from kernelkit import synth  # noqa: E402
-from kernelkit.flows import DESIGNS, EXPIRY, FlowTracker, load_sweep  # noqa: E402
+from kernelkit.conntrack import DESIGNS, EXPIRY, FlowTracker, load_sweep  # noqa: E402
 
 
 def log(message: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from . import display as _display  # registers the ``kk`` Polars namespace
 from . import filter  # noqa: A004  (callable package: kernelkit.filter(text))
 from .display import ip, ip_text
-from .flows import FlowTracker, flows, track
+from .conntrack import FlowTracker, flows, track
 from .io import Trace, TraceFormatError, TraceWarning, open_trace, read_packets, write_pcap
 from .schema import PACKET_COLUMNS, PACKET_SCHEMA
 from .status import STATUS_CODES, status_name, status_table

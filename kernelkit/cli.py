@@ -81,7 +81,7 @@ def convert(traces, output, data, progress):
 @click.option("--shards", default=1, show_default=True, help="Tables fed by symmetric RSS, one thread each.")
 def flows_command(traces, output, table, expiry, capacity, idle_timeout, active_timeout, shards):
     """Write the flow table of TRACES (Zeek conn.log columns) to a Parquet file."""
-    from .flows import flows
+    from .conntrack import flows
 
     def job():
         table_ = flows(list(traces), table=table, expiry=expiry, capacity=capacity, idle_timeout=idle_timeout,

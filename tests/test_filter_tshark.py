@@ -45,7 +45,7 @@ from functools import cached_property
 from pathlib import Path
 
 import polars as pl
-import pyarrow.compute  # noqa: F401  (kernelkit/flows.py uses pa.compute without importing it)
+import pyarrow.compute  # noqa: F401  (kernelkit/conntrack.py uses pa.compute without importing it)
 import pytest
 
 import kernelkit

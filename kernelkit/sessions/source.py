@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..flows import Tracked, track
+from ..conntrack import Tracked, track
 from ..io.trace import Trace
 
 

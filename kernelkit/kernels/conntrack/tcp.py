@@ -49,6 +49,9 @@ H_FIN = 1 << 4
 H_RST = 1 << 5
 H_MULTI = 1 << 6
 H_FIN_RST = 1 << 7
+# Not letters: facts Zeek keeps elsewhere.
+H_SENT_SYN_ACK = 1 << 8  # the side has sent a SYN+ACK (for the handshake RTT)
+H_RESET_AFTER_CLOSE = 1 << 9  # the side went from CLOSED to RESET (Zeek's prev_state == CLOSED)
 
 
 @inline_jit
@@ -104,8 +107,8 @@ def _update_history(ri, hist, r, d, flags, seq, payload):
     elif bits == 1:
         if flags & SYN:
             code = 72 if flags & ACK else 83  # H or S
-            bit = H_SYN_ACK if flags & ACK else H_SYN
-            if check_letter(ri, hist, r, d, bit, code) and seq != ri[r, ORIG_LAST_SYN + d]:
+            # one bit for S and H, as Zeek's HIST_SYN_PKT
+            if check_letter(ri, hist, r, d, H_SYN, code) and seq != ri[r, ORIG_LAST_SYN + d]:
                 add_letter(ri, hist, r, _letter(code, d))
             ri[r, ORIG_LAST_SYN + d] = seq
         if flags & FIN:
@@ -124,31 +127,63 @@ def _update_history(ri, hist, r, d, flags, seq, payload):
 
 
 @inline_jit
-def _update_states(ri, r, d, flags, payload, ts):
-    """Zeek's endpoint state machine, for the sender ``d`` and its peer."""
-    me = ORIG_STATE + d
-    peer = ORIG_STATE + (1 - d)
-    state = ri[r, me]
-    if flags & RST:
-        ri[r, me] = EP_RESET
+def _set_state(ri, r, side, state):
+    """Zeek's TCP_Endpoint::SetState, remembering a CLOSED -> RESET move (its prev_state)."""
+    old = ri[r, ORIG_STATE + side]
+    if old == state:
         return
-    if flags & SYN:
-        if flags & ACK:
-            if state == EP_INACTIVE or state == EP_SYN_SENT:
-                ri[r, me] = EP_SYN_ACK_SENT
-        elif state == EP_INACTIVE:
-            ri[r, me] = EP_SYN_SENT
-    elif state == EP_INACTIVE and (flags & ACK or payload > 0 or flags & FIN):
-        ri[r, me] = EP_PARTIAL
-    elif (state == EP_SYN_SENT or state == EP_SYN_ACK_SENT) and flags & ACK:
-        peer_state = ri[r, peer]
-        if peer_state == EP_SYN_ACK_SENT or peer_state == EP_SYN_SENT or peer_state == EP_ESTABLISHED:
-            ri[r, me] = EP_ESTABLISHED
-            ri[r, peer] = EP_ESTABLISHED
-            if d == 0 and ri[r, SYN_TS] >= 0 and ri[r, HANDSHAKE_RTT] < 0:
-                ri[r, HANDSHAKE_RTT] = ts - ri[r, SYN_TS]
-    if flags & FIN:
-        ri[r, me] = EP_CLOSED
+    mask = H_RESET_AFTER_CLOSE << (16 * side)
+    if old == EP_CLOSED and state == EP_RESET:
+        ri[r, HIST_SEEN] |= mask
+    else:
+        ri[r, HIST_SEEN] &= ~mask
+    ri[r, ORIG_STATE + side] = state
+
+
+@inline_jit
+def _update_states(ri, r, d, flags, payload):
+    """Zeek's endpoint state machine (TCPSessionAdapter::UpdateStateMachine), for the sender
+    ``d`` and its peer: the states only, without events or weirds."""
+    peer = 1 - d
+    state = ri[r, ORIG_STATE + d]
+    peer_state = ri[r, ORIG_STATE + peer]
+    if state == EP_INACTIVE:
+        if flags & SYN:
+            if d == 0:
+                _set_state(ri, r, d, EP_SYN_ACK_SENT if flags & ACK else EP_SYN_SENT)
+            else:
+                # the answer to a SYN: both sides are established
+                if peer_state == EP_SYN_SENT:
+                    _set_state(ri, r, peer, EP_ESTABLISHED)
+                _set_state(ri, r, d, EP_ESTABLISHED)
+        if flags & FIN:
+            _set_state(ri, r, d, EP_CLOSED)
+        if flags & RST:
+            _set_state(ri, r, d, EP_RESET)
+        if ri[r, ORIG_STATE + d] == EP_INACTIVE:
+            if d == 1 and payload == 0 and ri[r, ORIG_STATE] == EP_SYN_SENT:
+                pass  # an ACK of the SYN before the SYN+ACK: not yet a partial connection
+            elif flags & ACK and ri[r, ORIG_STATE + peer] == EP_ESTABLISHED:
+                _set_state(ri, r, d, EP_ESTABLISHED)  # the SYN was missed
+            else:
+                _set_state(ri, r, d, EP_PARTIAL)
+    elif state == EP_SYN_SENT or state == EP_SYN_ACK_SENT:
+        if flags & FIN:
+            _set_state(ri, r, d, EP_CLOSED)
+        if flags & RST:
+            _set_state(ri, r, d, EP_RESET)
+    elif state == EP_ESTABLISHED or state == EP_PARTIAL:
+        if flags & SYN and state == EP_PARTIAL and peer_state == EP_INACTIVE and not flags & ACK:
+            _set_state(ri, r, d, EP_SYN_SENT)
+        if flags & FIN and not flags & RST:
+            _set_state(ri, r, d, EP_CLOSED)
+            if peer_state == EP_RESET and ri[r, HIST_SEEN] & (H_RESET_AFTER_CLOSE << (16 * peer)):
+                _set_state(ri, r, peer, EP_CLOSED)  # the peer's FIN then RST: a normal close after all
+        if flags & RST:
+            _set_state(ri, r, d, EP_RESET)
+    elif state == EP_CLOSED:
+        if flags & RST and peer_state != EP_CLOSED:
+            _set_state(ri, r, d, EP_RESET)
 
 
 @inline_jit
@@ -184,8 +219,8 @@ def _analyse_sequence(ri, hist, r, d, flags, seq, payload):
             _scaled(ri, hist, r, d, ri[r, ORIG_RETRANS + d], 84)  # T
         if seq_before(next_seq, end):
             ri[r, ORIG_NEXT_SEQ + d] = end
-    else:
-        ri[r, ORIG_NEXT_SEQ + d] = end
+    elif seq_before(next_seq, end):
+        ri[r, ORIG_NEXT_SEQ + d] = end  # never back: a FIN sent again at an older number
 
 
 @inline_jit
@@ -193,12 +228,20 @@ def tcp_update(ri, hist, r, d, flags, seq, payload, window, ts):
     """Update a flow's TCP state with one segment from side ``d`` (0: originator)."""
     if d == 0 and flags & SYN and not flags & ACK and ri[r, SYN_TS] < 0:
         ri[r, SYN_TS] = ts
+    # handshake RTT: from the originator's first SYN to its first ACK after the responder's SYN+ACK
+    if (d == 0 and flags & ACK and not flags & (SYN | RST) and ri[r, SYN_TS] >= 0 and ri[r, HANDSHAKE_RTT] < 0
+            and ri[r, HIST_SEEN] & (H_SENT_SYN_ACK << 16)):
+        ri[r, HANDSHAKE_RTT] = ts - ri[r, SYN_TS]
+    if flags & SYN and flags & ACK:
+        ri[r, HIST_SEEN] |= H_SENT_SYN_ACK << (16 * d)
     _update_history(ri, hist, r, d, flags, seq, payload)
     _analyse_sequence(ri, hist, r, d, flags, seq, payload)
-    if window == 0 and not flags & (RST | SYN):
+    # Zeek's update_window: not with a RST, nor after one's own RST or the peer's FIN
+    if (window == 0 and not flags & RST and ri[r, ORIG_STATE + 1 - d] != EP_CLOSED
+            and ri[r, ORIG_STATE + d] != EP_RESET):
         ri[r, ORIG_ZERO_WIN + d] += 1
         _scaled(ri, hist, r, d, ri[r, ORIG_ZERO_WIN + d], 87)  # W
-    _update_states(ri, r, d, flags, payload, ts)
+    _update_states(ri, r, d, flags, payload)
 
 
 @inline_jit

@@ -1,6 +1,6 @@
 """The connection tracker: packets in, flow ids out, ended flows emitted.
 
-State lives in arrays owned by the caller (:class:`kernelkit.flows.FlowTracker`)
+State lives in arrays owned by the caller (:class:`kernelkit.conntrack.FlowTracker`)
 and carries over between batches. Time is the trace's: a flow is over when a
 packet arrives after its deadline (last packet + idle timeout, or close + linger),
 whatever the expiry strategy; the strategy only decides when its memory is
@@ -280,7 +280,7 @@ def _new_record(key, h, t, index, src_is_a, flags, pk, i, design, expiry, keys, 
         stale = False
         for k in range(n):
             c = cand[k]
-            if t > deadline(keys, ri, c, timeouts):
+            if ctl[C_NOW] > deadline(keys, ri, c, timeouts):
                 victim = c
                 stale = True
                 break
@@ -310,7 +310,8 @@ def _new_record(key, h, t, index, src_is_a, flags, pk, i, design, expiry, keys, 
     ri[r, ORIG_NEXT_SEQ + 1] = -1
     for d in range(2):
         ri[r, ORIG_SIZE_MIN + d] = -1
-        ri[r, ORIG_IAT_MIN + d] = -1
+        ri[r, ORIG_IAT_MIN + d] = np.iinfo(np.int64).max  # gaps can be negative (time going back)
+        ri[r, ORIG_IAT_MAX + d] = np.iinfo(np.int64).min
         ri[r, ORIG_LAST_TS + d] = -1
         ri[r, ORIG_LAST_SYN + d] = -1
         ri[r, ORIG_LAST_FIN + d] = -1
@@ -351,12 +352,12 @@ def _account(ri, hist, r, d, t, pk, i):
     last = ri[r, ORIG_LAST_TS + d]
     if last >= 0:
         gap = t - last
-        if ri[r, ORIG_IAT_MIN + d] < 0 or gap < ri[r, ORIG_IAT_MIN + d]:
-            ri[r, ORIG_IAT_MIN + d] = gap
+        ri[r, ORIG_IAT_MIN + d] = min(ri[r, ORIG_IAT_MIN + d], gap)
         ri[r, ORIG_IAT_MAX + d] = max(ri[r, ORIG_IAT_MAX + d], gap)
         ri[r, ORIG_IAT_SUM + d] += gap
         gap_us = gap // 1000
-        ri[r, ORIG_IAT_SUMSQ_US + d] += gap_us * gap_us
+        # a float64 kept in the int64 slot: squares of long gaps overflow int64
+        ri.view(np.float64)[r, ORIG_IAT_SUMSQ_US + d] += np.float64(gap_us) * np.float64(gap_us)
     ri[r, ORIG_LAST_TS + d] = t
     if pk[PK_KIND, i] == 17 and pk[PK_PAYLOAD, i] > 0:
         check_letter(ri, hist, r, d, H_DATA, 68)  # D, as Zeek's UDP history
@@ -445,7 +446,7 @@ def track(design, expiry, index, ts, src, dst, pk, flow_id, direction, keys, ri,
     flow_id, direction : int64[n], uint8[n]
         Outputs: the packet's flow (-1: none) and side (0: from the originator).
     keys, ri, hist, free, tab, meta, stats, ctl, wheel, timeouts :
-        Tracker state (see :class:`kernelkit.flows.FlowTracker`).
+        Tracker state (see :class:`kernelkit.conntrack.FlowTracker`).
     cand : int64[16]
         Scratch space for eviction candidates.
     out_keys, out_ri, out_hist :
@@ -470,7 +471,10 @@ def track(design, expiry, index, ts, src, dst, pk, flow_id, direction, keys, ri,
             if not _expiry_tick(t, design, expiry, keys, ri, hist, free, tab, meta, stats, ctl, wheel, timeouts,
                                 out_keys, out_ri, out_hist):
                 return i
+            if ctl[C_EMITTED] + 2 > out_cap:  # the tick may have filled the buffer: room for this packet first
+                return i
         ctl[C_NOW] = max(ctl[C_NOW], t)
+        now = ctl[C_NOW]  # trace time never goes back: deadlines are met at the latest time seen
         kind = pk[PK_KIND, i]
         if kind == 0:
             flow_id[i] = -1
@@ -478,19 +482,20 @@ def track(design, expiry, index, ts, src, dst, pk, flow_id, direction, keys, ri,
             stats[S_SKIPPED_PACKETS] += 1
             continue
         key, src_is_a = canonical_key(src[i, 0], src[i, 1], dst[i, 0], dst[i, 1], np.uint64(pk[PK_SPORT, i]),
-                                      np.uint64(pk[PK_DPORT, i]), np.uint64(kind), np.uint64(pk[PK_VERSION, i]))
+                                      np.uint64(pk[PK_DPORT, i]), np.uint64(kind & 0xFF),
+                                      np.uint64(pk[PK_VERSION, i]))
         h = flow_hash(key)
         stats[S_LOOKUPS] += 1
         r = _table_lookup(design, tab, meta, stats, keys, h, key)
         flags = np.int64(pk[PK_FLAGS, i]) if kind == 6 else 0
         if r >= 0:
             stats[S_HITS] += 1
-            if t > deadline(keys, ri, r, timeouts):
+            if now > deadline(keys, ri, r, timeouts):
                 _emit(r, _end_reason_if_expired(keys, ri, r, timeouts), design, expiry, keys, ri, hist, free, tab,
                       meta, stats, ctl, wheel, out_keys, out_ri, out_hist)
                 stats[S_EXPIRED] += 1
                 r = -1
-            elif timeouts[T_ACTIVE] > 0 and t - ri[r, FIRST_TS] > timeouts[T_ACTIVE]:
+            elif timeouts[T_ACTIVE] > 0 and now - ri[r, FIRST_TS] > timeouts[T_ACTIVE]:
                 _emit(r, END_ACTIVE, design, expiry, keys, ri, hist, free, tab, meta, stats, ctl, wheel, out_keys,
                       out_ri, out_hist)
                 r = -1

@@ -143,7 +143,8 @@ def packet_inputs(batch: pa.RecordBatch | pa.Table):
     # A flow needs the transport header for TCP and UDP; other protocols are keyed
     # by addresses alone, but not from later fragments (their header is elsewhere).
     ported = (proto == 6) | (proto == 17)
-    pk[PK_KIND] = np.where(has_ip & np.where(ported, has_ports, has_l4), proto, 0)
+    # (protocol 0, HOPOPT, as 256: 0 means no flow)
+    pk[PK_KIND] = np.where(has_ip & np.where(ported, has_ports, has_l4), np.where(proto == 0, 256, proto), 0)
     pk[PK_VERSION] = values("ip_version")
     pk[PK_SPORT] = values("sport")
     pk[PK_DPORT] = values("dport")
@@ -268,6 +269,11 @@ class FlowTracker:
             and the frames of flows that ended during the batch.
         """
         ts, src, dst, pk = packet_inputs(batch)
+        valid = batch.column("ts").is_valid().to_numpy(zero_copy_only=False)
+        if not valid.all():
+            # a packet without a time (pcapng Simple Packet Block) happens at the latest time known
+            latest = np.maximum.accumulate(np.where(valid, ts, int(self._ctl[:, C_NOW].max())))
+            ts = np.where(valid, ts, latest)
         n = len(ts)
         index = np.arange(self.packets_seen, self.packets_seen + n, dtype=np.int64)
         flow_id = np.empty(n, np.int64)
@@ -414,7 +420,7 @@ def flow_frame(keys: np.ndarray, ri: np.ndarray, hist: np.ndarray) -> pl.DataFra
             size_mean = size_sum / pkts
             size_var = ri[:, C.ORIG_SIZE_SUMSQ + d] / pkts - size_mean**2
             iat_mean = ri[:, C.ORIG_IAT_SUM + d] / gaps
-            iat_var = ri[:, C.ORIG_IAT_SUMSQ_US + d] / gaps - (iat_mean / 1000) ** 2
+            iat_var = ri[:, C.ORIG_IAT_SUMSQ_US + d].view(np.float64) / gaps - (iat_mean / 1000) ** 2
         stats.update({
             f"{side}_size_min": np.where(pkts > 0, ri[:, C.ORIG_SIZE_MIN + d], np.nan),
             f"{side}_size_mean": size_mean,
@@ -594,7 +600,7 @@ def _empty_outputs():
 def flows(source: PathLike | Trace | pl.DataFrame, **options) -> pl.DataFrame:
     """The flow table of a trace: one row per bidirectional connection.
 
-    Takes the options of :func:`track`; see :mod:`kernelkit.flows` for the columns.
+    Takes the options of :func:`track`; :data:`FLOW_COLUMNS_FIRST` lists the leading columns.
 
     Examples
     --------
@@ -620,7 +626,7 @@ def load_sweep(
 
     Examples
     --------
-    >>> from kernelkit.flows import load_sweep
+    >>> from kernelkit.conntrack import load_sweep
     >>> sweep = load_sweep("linear", capacity=4096, loads=(0.5, 0.9), lookups=10_000)
     >>> sweep["probes_per_lookup"].is_sorted()
     True
