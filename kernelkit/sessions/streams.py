@@ -119,6 +119,7 @@ def tcp_streams(packets: pl.DataFrame, *, capacity: int = 16384, held_ranges: in
         segments["tcp_seq"].cast(pl.Int64).to_numpy(), values, start, segments["captured"].to_numpy(),
         out, out_offsets, np.zeros(n_streams, np.int64), np.zeros(n_streams, np.uint8), filled,
         np.zeros((n_streams, held_ranges, 2), np.int64), np.zeros(n_streams, np.int64), dropped,
+        np.zeros((n_streams, 2), np.int64), np.zeros(n_streams, np.int64),
     )
     return Streams(keys["flow_id"].to_numpy(), keys["direction"].to_numpy().astype(np.uint8), out, out_offsets,
                    filled, dropped)

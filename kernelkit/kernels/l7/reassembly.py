@@ -50,7 +50,7 @@ def _advance(s, filled, ranges, n_ranges):
 
 @ngjit
 def reassemble(stream, flags, seq, values, start, length, out, out_offsets, base, started, filled, ranges, n_ranges,
-               dropped):
+               dropped, syn_next, n_syn):
     """Place each segment's payload in its stream's prefix buffer.
 
     Parameters
@@ -72,21 +72,37 @@ def reassemble(stream, flags, seq, values, start, length, out, out_offsets, base
         Scratch: ranges received beyond the prefix, at most K per stream.
     dropped : int64[S]
         Output: segments beyond the prefix that could not be held (all K in use).
+    syn_next, n_syn : int64[S, 2], int64[S]
+        Scratch: the sequence number after the stream's first SYN and after a later,
+        different one (a stale SYN-ACK before the real one, a reused port).
     """
     capacity_ranges = ranges.shape[1]
     for i in range(len(stream)):
         s = stream[i]
+        first_byte = seq[i]
         if flags[i] & SYN:
+            # a SYN's data (TCP Fast Open) follows the SYN's own sequence number
+            first_byte = (seq[i] + 1) & 0xFFFFFFFF
             if not started[s]:
-                base[s] = (seq[i] + 1) & 0xFFFFFFFF
-                started[s] = 1
-            continue
+                if n_syn[s] == 0:
+                    syn_next[s, 0] = first_byte
+                    n_syn[s] = 1
+                elif first_byte != syn_next[s, 0]:
+                    syn_next[s, 1] = first_byte
+                    n_syn[s] = 2
         if length[i] <= 0:
             continue
         if not started[s]:
-            base[s] = seq[i]
+            # the stream starts after the SYN nearest its first payload byte, else at that byte
+            base[s] = first_byte
+            best = np.int64(1) << 32
+            for k in range(n_syn[s]):
+                distance = abs(_relative(first_byte, syn_next[s, k]))
+                if distance < best:
+                    best = distance
+                    base[s] = syn_next[s, k]
             started[s] = 1
-        rel = _relative(seq[i], base[s])
+        rel = _relative(first_byte, base[s])
         cap = out_offsets[s + 1] - out_offsets[s]
         lo = max(rel, 0)
         hi = min(rel + length[i], cap)
