@@ -16,6 +16,7 @@ from .display import ip, ip_text
 from .conntrack import FlowTracker, flows, track
 from .io import Trace, TraceFormatError, TraceWarning, open_trace, read_packets, write_pcap
 from .schema import PACKET_COLUMNS, PACKET_SCHEMA
+from .sessions import dns_transactions, http_transactions, quic_handshakes, tls_handshakes
 from .status import STATUS_CODES, status_name, status_table
 
 __version__ = "0.1.0"
@@ -42,14 +43,18 @@ __all__ = [
     "TraceFormatError",
     "TraceWarning",
     "filter",
+    "dns_transactions",
     "flows",
+    "http_transactions",
     "ip",
     "ip_text",
     "open_trace",
+    "quic_handshakes",
     "read_packets",
     "sample_path",
     "status_name",
     "status_table",
+    "tls_handshakes",
     "track",
     "write_pcap",
 ]

@@ -34,15 +34,18 @@ def _kernel_sources_stamp(directory: str, jit_file: str):
 
     Numba keys a cached kernel on its own source file only, so a kernel whose
     inlined helpers changed (in another file) would load stale machine code.
-    Kernels are keyed on every source of their directory instead (a kernel only
-    inlines helpers of its own directory), so that editing the flow tracker does
-    not invalidate the parser's cache.
+    Kernels are keyed on every source of their directory, and those of a
+    subdirectory also on the top-level kernel files (byte readers, layouts), so
+    that editing the flow tracker does not invalidate the parser's cache.
     """
     import hashlib
     from pathlib import Path
 
     digest = hashlib.sha256()
-    for path in sorted([Path(jit_file), *Path(directory).glob("*.py")]):
+    kernels = Path(jit_file).parent / "kernels"
+    # a kernel in a subdirectory may inline the byte readers and layouts of kernels/ itself
+    shared = list(kernels.glob("*.py")) if Path(directory) != kernels else []
+    for path in sorted({Path(jit_file), *Path(directory).glob("*.py"), *shared}):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.digest()

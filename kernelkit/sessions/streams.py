@@ -48,6 +48,8 @@ class Streams:
     offsets: np.ndarray
     filled: np.ndarray
     dropped: np.ndarray
+    segments: pl.DataFrame | None = None
+    """Each placed segment: ``stream``, ``lo``, ``hi`` (stream offsets of its bytes) and ``ts``."""
 
     def __len__(self) -> int:
         return len(self.flow_id)
@@ -114,15 +116,22 @@ def tcp_streams(packets: pl.DataFrame, *, capacity: int = 16384, held_ranges: in
     start = offsets[:-1] + segments["payload_offset"].fill_null(0).cast(pl.Int64).to_numpy()
     filled = np.zeros(n_streams, np.int64)
     dropped = np.zeros(n_streams, np.int64)
+    placed = np.zeros((segments.height, 2), np.int64)
     reassemble(
         segments["stream"].to_numpy(), segments["tcp_flags"].cast(pl.Int64).to_numpy(),
         segments["tcp_seq"].cast(pl.Int64).to_numpy(), values, start, segments["captured"].to_numpy(),
         out, out_offsets, np.zeros(n_streams, np.int64), np.zeros(n_streams, np.uint8), filled,
         np.zeros((n_streams, held_ranges, 2), np.int64), np.zeros(n_streams, np.int64), dropped,
-        np.zeros((n_streams, 2), np.int64), np.zeros(n_streams, np.int64),
+        np.zeros((n_streams, 2), np.int64), np.zeros(n_streams, np.int64), placed,
     )
+    where = pl.DataFrame({
+        "stream": segments["stream"], "lo": placed[:, 0], "hi": placed[:, 1],
+        # frames built by hand may have no time: then the segments have none either
+        "ts": segments["ts"].cast(pl.Int64) if "ts" in segments.columns else pl.Series([None] * segments.height,
+                                                                                      dtype=pl.Int64),
+    }).filter(pl.col("lo") >= 0)
     return Streams(keys["flow_id"].to_numpy(), keys["direction"].to_numpy().astype(np.uint8), out, out_offsets,
-                   filled, dropped)
+                   filled, dropped, where)
 
 
 def udp_payloads(packets: pl.DataFrame) -> pl.DataFrame:

@@ -50,7 +50,7 @@ def _advance(s, filled, ranges, n_ranges):
 
 @ngjit
 def reassemble(stream, flags, seq, values, start, length, out, out_offsets, base, started, filled, ranges, n_ranges,
-               dropped, syn_next, n_syn):
+               dropped, syn_next, n_syn, placed):
     """Place each segment's payload in its stream's prefix buffer.
 
     Parameters
@@ -75,10 +75,15 @@ def reassemble(stream, flags, seq, values, start, length, out, out_offsets, base
     syn_next, n_syn : int64[S, 2], int64[S]
         Scratch: the sequence number after the stream's first SYN and after a later,
         different one (a stale SYN-ACK before the real one, a reused port).
+    placed : int64[n, 2]
+        Output: the stream offsets ``[lo, hi)`` where segment ``i``'s bytes went,
+        or ``-1, -1`` when none did (so callers can tell when each byte arrived).
     """
     capacity_ranges = ranges.shape[1]
     for i in range(len(stream)):
         s = stream[i]
+        placed[i, 0] = -1
+        placed[i, 1] = -1
         first_byte = seq[i]
         if flags[i] & SYN:
             # a SYN's data (TCP Fast Open) follows the SYN's own sequence number
@@ -108,6 +113,8 @@ def reassemble(stream, flags, seq, values, start, length, out, out_offsets, base
         hi = min(rel + length[i], cap)
         if hi <= lo:
             continue  # wholly before the stream start, or beyond the prefix
+        placed[i, 0] = lo
+        placed[i, 1] = hi
         first = start[i] + (lo - rel)
         dst = out_offsets[s]
         for k in range(hi - lo):
