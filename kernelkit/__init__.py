@@ -16,7 +16,7 @@ from .display import ip, ip_text
 from .conntrack import FlowTracker, flows, track
 from .io import Trace, TraceFormatError, TraceWarning, open_trace, read_packets, write_pcap
 from .schema import PACKET_COLUMNS, PACKET_SCHEMA
-from .sessions import dns_transactions, http_transactions, quic_handshakes, tls_handshakes
+from .sessions import analyze, dns_transactions, http_transactions, quic_handshakes, tls_handshakes
 from .status import STATUS_CODES, status_name, status_table
 
 __version__ = "0.1.0"
@@ -36,6 +36,7 @@ def sample_path() -> Path:
 
 __all__ = [
     "FlowTracker",
+    "analyze",
     "PACKET_COLUMNS",
     "PACKET_SCHEMA",
     "STATUS_CODES",
