@@ -11,6 +11,7 @@ Examples
 from pathlib import Path
 
 from . import display as _display  # registers the ``kk`` Polars namespace
+from . import explore  # callable package: kernelkit.explore(source)
 from . import filter  # noqa: A004  (callable package: kernelkit.filter(text))
 from .display import ip, ip_text
 from .conntrack import FlowTracker, flows, track
@@ -45,6 +46,7 @@ __all__ = [
     "TraceWarning",
     "filter",
     "dns_transactions",
+    "explore",
     "flows",
     "http_transactions",
     "ip",

@@ -123,9 +123,8 @@ def time_sequence_frame(packets: pl.DataFrame, flow_id: int) -> pl.DataFrame:
     ``packets`` must carry ``flow_id`` and ``direction`` (from :func:`kernelkit.track`).
     """
     flow = packets.filter((pl.col("flow_id") == flow_id) & pl.col("tcp_seq").is_not_null())
-    first_ts = flow["ts"].min()
     return flow.select(
-        seconds=(pl.col("ts") - first_ts).dt.total_nanoseconds() / 1e9,
+        seconds=(pl.col("ts") - pl.col("ts").min()).dt.total_nanoseconds() / 1e9,
         direction=pl.col("direction"),
         seq=(pl.col("tcp_seq").cast(pl.Int64) - pl.col("tcp_seq").first().over("direction").cast(pl.Int64))
         % (1 << 32),
