@@ -43,6 +43,7 @@ from .kernels.conntrack.track import (
     track_shards,
     track as track_kernel,
 )
+from .kernels.conntrack.shards import group_by_shard
 from .kernels.rss import SYMMETRIC_KEY, rss_hashes, toeplitz_table
 from .mptcp import link_subflows, mptcp_facts
 
@@ -256,7 +257,7 @@ class FlowTracker:
         ported = (pk[PK_KIND] == 6) | (pk[PK_KIND] == 17)
         rss_hashes(self._rss, src.view(np.uint8).reshape(n, 16), dst.view(np.uint8).reshape(n, 16),
                    pk[PK_SPORT], pk[PK_DPORT], pk[PK_VERSION], ported, np.zeros(36, np.uint8), hashes)
-        reta = np.arange(RETA_SIZE) % self.shards
+        reta = np.arange(RETA_SIZE, dtype=np.int64) % self.shards
         return reta[hashes & (RETA_SIZE - 1)]
 
     def update(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, list[pl.DataFrame]]:
@@ -287,19 +288,21 @@ class FlowTracker:
                 self._take_emitted(ended)
         else:
             shard = self._shards_of(src, dst, pk)
-            order = np.argsort(shard, kind="stable")
-            counts = np.bincount(shard, minlength=self.shards)
-            ends = np.cumsum(counts)
-            starts = ends - counts
+            starts = np.empty(self.shards, np.int64)
+            ends = np.empty(self.shards, np.int64)
+            position = np.empty(n, np.int64)
+            grouped = (np.empty_like(index), np.empty_like(ts), np.empty_like(src), np.empty_like(dst),
+                       np.empty_like(pk))
+            group_by_shard(shard, self.shards, index, ts, src, dst, pk, starts, ends, *grouped, position)
             progress = starts.copy()
             ids = np.empty(n, np.int64)
             sides = np.empty(n, np.uint8)
             while (progress < ends).any():
-                track_shards(self._design, self._expiry, starts, ends, progress, index[order], ts[order],
-                             src[order], dst[order], pk[:, order], ids, sides, *self._state())
+                track_shards(self._design, self._expiry, starts, ends, progress, *grouped, ids, sides,
+                             *self._state())
                 self._take_emitted(ended)
-            flow_id[order] = ids
-            direction[order] = sides
+            flow_id[:] = ids[position]
+            direction[:] = sides[position]
         self.packets_seen += n
         if n:
             self._samples.append((int(ts[-1]), self.packets_seen, int(self._stats[:, C.S_LIVE].sum())))
