@@ -7,10 +7,21 @@ reused (the explorer draws the same views).
 
 from __future__ import annotations
 
-import altair as alt
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from . import display  # noqa: F401  (registers the kk namespace)
+
+if TYPE_CHECKING:
+    import altair as alt
+
+
+def _altair():
+    # imported on first use: altair and its schema validation take seconds to import
+    import altair
+
+    return altair
 
 PROTOCOL = (
     pl.when(pl.col("ip_proto") == 6).then(pl.lit("TCP"))
@@ -44,6 +55,7 @@ def traffic_frame(packets: pl.DataFrame, every: str = "1s") -> pl.DataFrame:
 
 def traffic_chart(packets: pl.DataFrame, every: str = "1s", measure: str = "packets") -> alt.Chart:
     """Traffic over time, stacked by protocol."""
+    alt = _altair()
     return alt.Chart(traffic_frame(packets, every)).mark_area().encode(
         x=alt.X("ts:T", title="time"),
         y=alt.Y(f"{measure}:Q", title=f"{measure} per {every}", stack=True),
@@ -73,6 +85,7 @@ def top_talkers_frame(packets: pl.DataFrame, n: int = 10) -> pl.DataFrame:
 
 def top_talkers_chart(packets: pl.DataFrame, n: int = 10) -> alt.Chart:
     """Bytes sent by the top source addresses."""
+    alt = _altair()
     return alt.Chart(top_talkers_frame(packets, n)).mark_bar().encode(
         x=alt.X("bytes:Q"), y=alt.Y("address:N", sort="-x"), tooltip=["address", "packets", "bytes"]
     )
@@ -91,6 +104,7 @@ def flow_distribution_frame(flows: pl.DataFrame) -> pl.DataFrame:
 
 def flow_distribution_chart(flows: pl.DataFrame, measure: str = "bytes") -> alt.Chart:
     """Distribution (log-spaced bins) of flow sizes or durations."""
+    alt = _altair()
     frame = flow_distribution_frame(flows).filter(pl.col(measure) > 0)
     return alt.Chart(frame).mark_bar().encode(
         x=alt.X(f"{measure}:Q", bin=alt.Bin(maxbins=40), scale=alt.Scale(type="symlog"), title=measure),
@@ -112,6 +126,7 @@ def anomalies_frame(packets: pl.DataFrame) -> pl.DataFrame:
 
 def anomalies_chart(packets: pl.DataFrame) -> alt.Chart:
     """Packet anomalies by status code."""
+    alt = _altair()
     return alt.Chart(anomalies_frame(packets)).mark_bar().encode(
         x="packets:Q", y=alt.Y("name:N", sort="-x", title="status"), tooltip=["status", "name", "packets"]
     )
@@ -135,6 +150,7 @@ def time_sequence_frame(packets: pl.DataFrame, flow_id: int) -> pl.DataFrame:
 
 def time_sequence_chart(packets: pl.DataFrame, flow_id: int) -> alt.Chart:
     """Stevens' time-sequence plot of one TCP flow (both directions)."""
+    alt = _altair()
     return alt.Chart(time_sequence_frame(packets, flow_id)).mark_point(filled=True, size=20).encode(
         x=alt.X("seconds:Q", title="seconds since the flow's first packet"),
         y=alt.Y("seq:Q", title="relative sequence number"),
