@@ -23,6 +23,45 @@ def _altair():
 
     return altair
 
+def _offline_bundle(spec: dict, **metadata) -> tuple[dict, dict]:
+    import base64
+
+    alt = _altair()
+    mime = f"application/vnd.vegalite.{alt.SCHEMA_VERSION.split('.')[0]}+json"
+    bundle = {mime: spec, "text/plain": "<altair chart>"}
+    try:
+        import vl_convert
+    except ImportError:
+        return bundle, {}
+    # JupyterLab draws the vega-lite entry; the PNG is for what cannot (a saved notebook on a
+    # forge, Voilà's static outputs), and spares JupyterLab's vega from writing one back.
+    bundle["image/png"] = base64.b64encode(vl_convert.vegalite_to_png(spec)).decode()
+    return bundle, {}
+
+
+def use_offline_charts() -> None:
+    """Draw Altair charts with the notebook's own vega: no script from a CDN.
+
+    Charts go out as the vega-lite MIME type, which JupyterLab and Voilà draw
+    with the vega they ship, so that they draw on a closed network (a lecture
+    hall, a lab whose captures must not leave it). With ``vl-convert-python``
+    installed each chart also carries a PNG, for viewers that cannot draw vega-lite.
+
+    Examples
+    --------
+    >>> import altair as alt
+    >>> from kernelkit import plots
+    >>> plots.use_offline_charts()
+    >>> alt.renderers.active
+    'kernelkit'
+    >>> _ = alt.renderers.enable("default")
+    """
+    alt = _altair()
+    if "kernelkit" not in alt.renderers.names():
+        alt.renderers.register("kernelkit", _offline_bundle)
+    alt.renderers.enable("kernelkit")
+
+
 PROTOCOL = (
     pl.when(pl.col("ip_proto") == 6).then(pl.lit("TCP"))
     .when(pl.col("ip_proto") == 17).then(pl.lit("UDP"))

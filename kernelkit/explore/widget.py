@@ -555,6 +555,9 @@ def _cell(value) -> str:
     return str(value)
 
 
+VEGALITE_MIME = f"application/vnd.vegalite.{alt.SCHEMA_VERSION.split('.')[0]}+json"
+
+
 def _set_chart(output: widgets.Output, chart, empty: str | None) -> None:
     """Replace an Output's content by a chart (the active renderer's bundle) or a short note."""
     if chart is None:
@@ -569,10 +572,10 @@ def _set_chart(output: widgets.Output, chart, empty: str | None) -> None:
     # The charts' structure is fixed (and validated in the tests); only their data changes, so
     # the schema validation of every update is skipped: it would cost more than the update.
     spec = chart.to_dict(validate=False, context={"pre_transform": False})
-    renderer = alt.renderers.get()
-    bundle = renderer(spec) if renderer is not None else {"application/vnd.vegalite.v5+json": spec}
-    data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-    output.outputs = ({"output_type": "display_data", "data": data, "metadata": metadata or {}},)
+    # The vega-lite MIME type, which JupyterLab and Voilà draw with the vega they ship: no
+    # script from a CDN, so the charts draw on a closed network (a lecture hall, a lab).
+    output.outputs = ({"output_type": "display_data", "data": {VEGALITE_MIME: spec, "text/plain": "<chart>"},
+                       "metadata": {}},)
 
 
 def _slider_step(span: float) -> float:
