@@ -16,8 +16,8 @@ What it does (in a temporary directory, deleted at the end):
    connections of the copy before, and both tools would take the repeated
    handshakes for retransmissions.
 2. Times ``kernelkit.analyze(path)`` split into its stages: parse + track
-   (``kernelkit.track(path, data=True)``) and the extractors (TLS, HTTP, DNS,
-   QUIC, and the flow annotation), one thread, median of ``--repeats`` after a
+   (``kernelkit.track(path, data=True)``), the TCP reassembly (once, for TLS and HTTP)
+   and the extractors (TLS, HTTP, DNS, QUIC, and the flow annotation), one thread, median of ``--repeats`` after a
    warm-up; wall and CPU time.
 3. Times filters (``kernelkit.filter(text).packets(...)`` and ``.flows(...)``) on
    the tables analyze returned: rows per second, median of ``--filter-repeats``.
@@ -76,6 +76,11 @@ import _traces
 
 import kernelkit
 from kernelkit.sessions import annotate_flows
+from kernelkit.sessions.http import DEFAULT_CAPACITY as HTTP_CAPACITY
+from kernelkit.sessions.http import messages_from_streams, transactions_from_messages
+from kernelkit.sessions.streams import tcp_streams
+from kernelkit.sessions.tls import DEFAULT_CAPACITY as TLS_CAPACITY
+from kernelkit.sessions.tls import handshakes_from_streams
 
 # SOURCES.md categories of the captures that carry sessions.
 SESSION_CATEGORIES = {"http", "dns", "dns-udp", "dns-tcp", "tls12-sni", "tls13-sni", "quic", "mixed"}
@@ -278,6 +283,11 @@ def build_session_trace(out: Path, min_packets: int, captures: list[Path], tmp: 
 # --- the kit -----------------------------------------------------------------------------
 
 
+def _reassembled(packets):
+    tcp = packets.filter(pl.col("ip_proto") == 6)
+    return tcp, tcp_streams(tcp, capacity=max(HTTP_CAPACITY, TLS_CAPACITY))
+
+
 def analyze_stages(path: Path) -> tuple[dict[str, Timing], kernelkit.sessions.Analysis]:
     """``kernelkit.analyze(path)`` step by step (its own body), each step timed."""
     spent = {}
@@ -289,8 +299,9 @@ def analyze_stages(path: Path) -> tuple[dict[str, Timing], kernelkit.sessions.An
         return result
 
     tracked = timed("parse + track", lambda: kernelkit.track(path, data=True))
-    tls = timed("TLS handshakes", kernelkit.tls_handshakes, tracked)
-    http = timed("HTTP transactions", kernelkit.http_transactions, tracked)
+    tcp, streams = timed("TCP reassembly", lambda: _reassembled(tracked.packets))
+    tls = timed("TLS handshakes", handshakes_from_streams, streams)
+    http = timed("HTTP transactions", lambda: transactions_from_messages(messages_from_streams(tcp, streams)))
     dns = timed("DNS transactions", kernelkit.dns_transactions, tracked)
     quic = timed("QUIC handshakes", kernelkit.quic_handshakes, tracked)
     flows = timed("annotate flows", annotate_flows, tracked.flows, tls, http, dns, quic)
@@ -564,7 +575,7 @@ def main(argv=None) -> int:
         )
     extract = [t for name, t in stages.items() if name != "parse + track"]
     print(
-        f"  {'extraction (5 above)':<22} {sum(t.wall for t in extract):>8.3f} {sum(t.cpu for t in extract):>8.3f}"
+        f"  {f'extraction ({len(extract)} above)':<22} {sum(t.wall for t in extract):>8.3f} {sum(t.cpu for t in extract):>8.3f}"
         f" {100 * sum(t.cpu for t in extract) / total:>5.1f}%"
     )
     print(f"  {'sum of the stages':<22} {sum(t.wall for t in stages.values()):>8.3f} {total:>8.3f}")

@@ -34,3 +34,13 @@ def test_the_filter_takes_the_session_tables():
     a = kernelkit.analyze(kernelkit.sample_path())
     netflix = kernelkit.filter("tls.sni ~ 'netflix'").flows(a.flows, **a.sessions())
     assert set(netflix["sni"]) == {"netflix.com", "video.netflix.com"}
+
+
+def test_one_reassembly_gives_what_each_extractor_gives_alone():
+    # analyze reassembles the TCP streams once, for TLS and HTTP together
+    for path in (kernelkit.sample_path(), shared_trace("suricata-verify__tls__tls-subjectaltname__input.pcap")):
+        tracked = kernelkit.track(path, data=True)
+        a = kernelkit.analyze(path)
+        assert a.tls.height > 0 and a.http.height > 0
+        assert a.tls.equals(kernelkit.tls_handshakes(tracked))
+        assert a.http.equals(kernelkit.http_transactions(tracked))

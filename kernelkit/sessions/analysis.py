@@ -8,9 +8,12 @@ import polars as pl
 
 from ..conntrack import track
 from .dns import dns_transactions
-from .http import http_transactions
+from .http import DEFAULT_CAPACITY as HTTP_CAPACITY
+from .http import messages_from_streams, transactions_from_messages
 from .quic import quic_handshakes
-from .tls import tls_handshakes
+from .streams import tcp_streams
+from .tls import DEFAULT_CAPACITY as TLS_CAPACITY
+from .tls import handshakes_from_streams
 
 
 @dataclass
@@ -84,7 +87,11 @@ def analyze(source, **track_options) -> Analysis:
     """
     tracked = track(source, data=True, **track_options)
     packets = tracked.packets
-    tls, http, dns, quic = (f(tracked) for f in (tls_handshakes, http_transactions, dns_transactions,
-                                                 quic_handshakes))
+    # One reassembly for TLS and HTTP, at HTTP's (larger) capacity: it is the costliest step.
+    tcp = packets.filter(pl.col("ip_proto") == 6)
+    streams = tcp_streams(tcp, capacity=max(HTTP_CAPACITY, TLS_CAPACITY))
+    tls = handshakes_from_streams(streams)
+    http = transactions_from_messages(messages_from_streams(tcp, streams))
+    dns, quic = dns_transactions(tracked), quic_handshakes(tracked)
     flows = annotate_flows(tracked.flows, tls, http, dns, quic)
     return Analysis(packets, flows, tls, http, dns, quic)

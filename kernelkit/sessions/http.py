@@ -160,7 +160,12 @@ MESSAGE_SCHEMA = {
 
 def _messages(packets: pl.DataFrame, capacity: int) -> pl.DataFrame:
     tcp = packets.filter(pl.col("ip_proto") == 6)
-    streams = tcp_streams(tcp, capacity=capacity)
+    return messages_from_streams(tcp, tcp_streams(tcp, capacity=capacity))
+
+
+def messages_from_streams(tcp: pl.DataFrame, streams) -> pl.DataFrame:
+    """The HTTP messages of reassembled streams (see :func:`tcp_streams`); ``tcp``: the
+    TCP packets they were reassembled from (for the messages' times)."""
     if len(streams) == 0:
         return pl.DataFrame(schema=MESSAGE_SCHEMA)
     conns = _connections(streams)
@@ -289,8 +294,11 @@ def http_transactions(source, *, capacity: int = DEFAULT_CAPACITY) -> pl.DataFra
     >>> t.filter(http_method="HEAD").select("http_uri", "http_status").row(0)
     ('/index.html', 200)
     """
-    packets = session_packets(source)
-    messages = _messages(packets, capacity)
+    return transactions_from_messages(_messages(session_packets(source), capacity))
+
+
+def transactions_from_messages(messages: pl.DataFrame) -> pl.DataFrame:
+    """Pair the requests and responses of :func:`messages_from_streams` (see :func:`http_transactions`)."""
     # a request cut before its method was read tells nothing
     requests = messages.filter(
         (pl.col("kind") == "request") & (pl.col("status") != "not_http") & pl.col("method").is_not_null()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from ..kernels.l7 import tls as K
 from .source import session_packets
@@ -151,6 +152,16 @@ class Hellos:
 
     def _text(self, offset: int, length: int) -> bytes:
         return self.hs[offset : offset + length].tobytes()
+
+    def list_column(self, name: str, count: int, rows: np.ndarray, dtype: pl.DataType) -> pl.Series:
+        """Column ``name`` of ``rows`` as a list column, built from the kernel's arrays at once."""
+        values = getattr(self, name)[rows]
+        counts = self.fields[rows, count]
+        flat = values[np.arange(values.shape[1]) < counts[:, None]]
+        offsets = np.zeros(len(rows) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        lists = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(flat))
+        return pl.Series(name, lists).cast(pl.List(dtype))
 
     def row(self, r: int) -> dict:
         """Row ``r`` as Python values (lists as sent; ``_sni_raw``, ``_alpn_raw``: names as bytes)."""
@@ -483,6 +494,15 @@ def parse_client_hello(data: bytes, *, quic: bool = False) -> dict:
 # -- per connection -------------------------------------------------------------------------
 
 _LIST_U16 = pl.List(pl.UInt16)
+# list columns of SCHEMA: the kernel's array and its count field
+_NUMBER_LISTS = {
+    "client_versions": ("versions", K.F_N_VERSIONS),
+    "cipher_suites": ("ciphers", K.F_N_CIPHERS),
+    "extensions": ("extensions", K.F_N_EXTENSIONS),
+    "supported_groups": ("groups", K.F_N_GROUPS),
+    "ec_point_formats": ("point_formats", K.F_N_POINT_FORMATS),
+    "signature_algorithms": ("sig_algs", K.F_N_SIG_ALGS),
+}
 SCHEMA = {
     "flow_id": pl.Int64,
     "client_direction": pl.UInt8,
@@ -528,7 +548,11 @@ server sent nothing the tracker saw).
 """
 
 
-def tls_handshakes(source, *, capacity: int = 16384) -> pl.DataFrame:
+DEFAULT_CAPACITY = 16384
+"""Bytes reassembled per TCP stream by default (a post-quantum ClientHello takes about 2 KB)."""
+
+
+def tls_handshakes(source, *, capacity: int = DEFAULT_CAPACITY) -> pl.DataFrame:
     """One row per TCP connection whose client stream starts with a TLS ClientHello.
 
     Parameters
@@ -559,8 +583,14 @@ def tls_handshakes(source, *, capacity: int = 16384) -> pl.DataFrame:
     >>> hs.filter(sni="www.example.com")["ja3"].item()
     '9dffdb8b608a430b774a2ff7d36c1a0c'
     """
-    packets = session_packets(source)
-    streams = tcp_streams(packets, capacity=capacity)
+    return handshakes_from_streams(tcp_streams(session_packets(source), capacity=capacity))
+
+
+def handshakes_from_streams(streams) -> pl.DataFrame:
+    """The rows of :func:`tls_handshakes` from reassembled streams (see :func:`tcp_streams`).
+
+    :func:`kernelkit.analyze` reassembles the TCP streams once for TLS and HTTP.
+    """
     starts = streams.offsets[:-1]
     first = np.zeros(len(streams), np.int64)
     has = streams.filled > 0
@@ -570,9 +600,12 @@ def tls_handshakes(source, *, capacity: int = 16384) -> pl.DataFrame:
     hellos = parse_hellos(streams.buffer, starts[rows], streams.filled[rows])
     types = hellos.fields[:, K.F_TYPE]
     by_stream = {(int(streams.flow_id[s]), int(streams.direction[s])): i for i, s in enumerate(rows)}
-    stream_of = {(int(streams.flow_id[s]), int(streams.direction[s])): s for s in range(len(streams))}
+    # the other direction of a hello's connection (only those: there are many more streams)
+    near = np.flatnonzero(np.isin(streams.flow_id, streams.flow_id[rows]))
+    stream_of = {(int(streams.flow_id[s]), int(streams.direction[s])): int(s) for s in near}
 
     records = []
+    client_rows = []
     done = set()
     for i, s in enumerate(rows):
         flow, direction = int(streams.flow_id[s]), int(streams.direction[s])
@@ -583,6 +616,7 @@ def tls_handshakes(source, *, capacity: int = 16384) -> pl.DataFrame:
         if direction == 1 and mine is not None and types[mine] == K.CLIENT_HELLO:
             continue  # both directions start with a ClientHello: the originator's is the client's
         done.add(flow)
+        client_rows.append(i)
         client = hellos.row(i)
         row = {"flow_id": flow, "client_direction": direction, **_client_fields(client)}
         server = None
@@ -611,5 +645,14 @@ def tls_handshakes(source, *, capacity: int = 16384) -> pl.DataFrame:
                 tls_version=version_name(version),
             )
         records.append(row)
-    frame = pl.DataFrame(records, schema=SCHEMA, orient="row") if records else pl.DataFrame(schema=SCHEMA)
-    return frame.sort("flow_id", maintain_order=True)
+    if not records:
+        return pl.DataFrame(schema=SCHEMA)
+    # The number lists straight from the kernel's arrays: row by row, they cost more than the rest.
+    scalars = {name: dtype for name, dtype in SCHEMA.items() if name not in _NUMBER_LISTS}
+    frame = pl.DataFrame({name: [r[name] for r in records] for name in scalars}, schema=scalars)
+    picked = np.array(client_rows, np.int64)
+    frame = frame.with_columns(
+        hellos.list_column(array, count, picked, SCHEMA[name].inner).alias(name)
+        for name, (array, count) in _NUMBER_LISTS.items()
+    )
+    return frame.select(SCHEMA.keys()).sort("flow_id", maintain_order=True)
