@@ -16,6 +16,13 @@
    sample, and NFStream on a pcap of a sample of the trace.
 4. Lookups/s against load factor (0.1 ... 0.95) per design.
 5. Scaling: the same trace with 1 and with every core's shard (symmetric RSS).
+6. Shared table vs per-core tables (HPSR'21), on the synthetic trace: packets/s of
+   the counting kernels of :mod:`kernelkit.shared_table` — one lock-free table
+   shared by all threads (packets by RSS shard, or sprayed in contiguous chunks)
+   and one private table per RSS shard — on 1 thread and on every core, with
+   ratios shared ÷ sharded, and the full tracker with shards for reference. The
+   kernels are timed on inputs prepared beforehand (RSS grouping done, as a NIC
+   would); their first call (JIT compile, or load from Numba's cache) apart.
 
 Rates are printed with ratios kit ÷ peer measured in the same run.
 """
@@ -42,6 +49,7 @@ import pyarrow as pa  # noqa: E402
 import kernelkit  # noqa: E402
 from kernelkit import synth  # noqa: E402
 from kernelkit.conntrack import DESIGNS, EXPIRY, FlowTracker, load_sweep  # noqa: E402
+from kernelkit.shared_table import FlowCounter  # noqa: E402
 
 
 def log(message: str) -> None:
@@ -139,6 +147,99 @@ def nfstream(path: Path, packets: int) -> tuple[float, str]:
     return packets / float(seconds), f"{flows} flows"
 
 
+SHARED_VARIANTS = [("shared", "rss"), ("shared", "spray"), ("sharded", "rss")]
+
+
+def time_counter(batches, repeats: int, capacity: int, **options) -> tuple[float, float, FlowCounter]:
+    """(first call s, median s of a counting pass, counter): the kernels alone, on prepared inputs.
+
+    The first call counts one small batch in a fresh process: JIT compile or cache load. Each timed
+    pass starts from emptied tables whose memory is already touched.
+    """
+    counter = FlowCounter(capacity=capacity, **options)
+    prepared = [counter.prepare(batch) for batch in batches]
+    start = time.perf_counter()
+    counter.count(counter.prepare(batches[0].slice(0, 1000)))
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(repeats + 1):  # the first pass warms caches
+        counter.reset()
+        start = time.perf_counter()
+        for inputs in prepared:
+            counter.count(inputs)
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times[1:]), counter
+
+
+COLD_COMPILE_SCRIPT = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import kernelkit
+from kernelkit.shared_table import FlowCounter
+batch = next(kernelkit.open_trace(kernelkit.sample_path()).batches(1000))
+for table, mode in (("shared", "spray"), ("sharded", "rss")):
+    counter = FlowCounter(table=table, mode=mode, threads=2, capacity=1024)
+    inputs = counter.prepare(batch)
+    start = time.perf_counter()
+    counter.count(inputs)
+    print(table, time.perf_counter() - start)
+"""
+
+
+def cold_compile(tmp: Path) -> dict:
+    """Seconds of the first call of each counting kernel in a new process with an empty Numba cache."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp / "numba-cold"))
+    out = subprocess.run([sys.executable, "-c", COLD_COMPILE_SCRIPT, str(HERE.parent)], capture_output=True,
+                         text=True, env=env, timeout=600, check=False)
+    if out.returncode != 0:
+        return {}
+    return {table: float(seconds) for table, seconds in (line.split() for line in out.stdout.splitlines())}
+
+
+def shared_vs_sharded(batches, n: int, capacity: int, repeats: int, tmp: Path, tracker_rates=None) -> None:
+    """Section 6; ``tracker_rates`` (packets/s by shard count) reuses section 5's measurements."""
+    started = time.perf_counter()
+    cores = os.cpu_count() or 1
+    print("\n### shared table vs per-core tables (counting kernels: packets and IP bytes per side, "
+          "first/last time; no expiry, no TCP state)\n")
+    print("| table | threads | packets/s | shared ÷ sharded | flows | lost races | CAS retries | "
+          "packets per thread |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    first_calls = {}
+    for threads in sorted({1, cores}):
+        rates = {}
+        rows = []
+        for table, mode in SHARED_VARIANTS:
+            first, seconds, counter = time_counter(batches, repeats, capacity, table=table, mode=mode,
+                                                   threads=threads)
+            stats = counter.stats()
+            if stats["packets"] != n or stats["failed_inserts"]:
+                raise AssertionError(f"{table}/{mode}: {stats}")
+            first_calls.setdefault(table, first)
+            rates[table, mode] = n / seconds
+            rows.append((table, mode, stats))
+        for table, mode, stats in rows:
+            ratio = rates[table, mode] / rates["sharded", "rss"]
+            print(f"| {table} ({mode}) | {threads} | {si(rates[table, mode])} | {ratio:.2f} | {stats['flows']:,} | "
+                  f"{stats['lost_races']:,} | {stats['cas_retries']:,} | "
+                  f"{' / '.join(f'{p:,}' for p in stats['packets_per_thread'])} |")
+        design = tracker_rates["design"] if tracker_rates else "linear"
+        if tracker_rates and threads in tracker_rates:
+            rate = tracker_rates[threads]
+        else:
+            seconds, _ = time_tracker(batches, repeats, table=design, capacity=capacity, shards=threads)
+            rate = n / seconds
+        print(f"| full tracker ({design}, wheel, shards={threads}; end to end from Arrow, TCP state) | "
+              f"{threads} | {si(rate)} | "
+              f"({rate / rates['sharded', 'rss']:.2f} of sharded) | | | | |")
+    cold = cold_compile(tmp)
+    print("\nfirst call of each kernel, apart from the rates above: cold (JIT compile, empty cache) "
+          + (", ".join(f"{k} {v:.2f} s" for k, v in cold.items()) or "failed")
+          + "; in this process (Numba's on-disk cache if current, else a compile) "
+          + ", ".join(f"{k} {v:.2f} s" for k, v in first_calls.items()))
+    log(f"shared vs per-core tables: {time.perf_counter() - started:.0f} s")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--packets", type=int, default=5_000_000)
@@ -147,12 +248,24 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sample", type=int, default=200_000, help="packets for the slow peers")
     parser.add_argument("--quick", action="store_true", help="small traces, for a smoke run")
+    parser.add_argument("--only", choices=["shared"],
+                        help="run one section alone: 'shared' = shared table vs per-core tables (synthetic trace)")
     args = parser.parse_args(argv)
     if args.quick:
         args.packets, args.flows, args.real_packets, args.repeats, args.sample = 200_000, 20_000, 100_000, 1, 20_000
     log(f"load average at start: {os.getloadavg()}")
     tmp = Path(tempfile.mkdtemp(prefix="kk-flows-bench-"))
     try:
+        if args.only == "shared":
+            log(f"generating a synthetic trace of {args.packets:,} packets, {args.flows:,} flows ...")
+            synth.write_trace(tmp / "synth.pcap", packets=args.packets, flows=args.flows, seed=1)
+            batches = read_batches(tmp / "synth.pcap")
+            frame = pl.from_arrow(pa.Table.from_batches(batches))
+            key = pl.struct("src_ip", "dst_ip", "sport", "dport", "ip_proto")
+            capacity = 1 << int(np.ceil(np.log2(max(16, frame.select(key.n_unique()).item() * 1.25))))
+            print(f"\n## synthetic: {frame.height:,} packets, capacity {capacity:,}")
+            shared_vs_sharded(batches, frame.height, capacity, args.repeats, tmp)
+            return 0
         from _traces import build_real_trace
 
         traces = {}
@@ -210,10 +323,14 @@ def main(argv=None) -> int:
             print("\n| shards (threads) | packets/s | speed-up |")
             print("|---:|---:|---:|")
             base = None
+            scaling = {"design": best}
             for shards in sorted({1, cores}):
                 seconds, _ = time_tracker(batches, args.repeats, table=best, capacity=capacity, shards=shards)
                 base = base or seconds
+                scaling[shards] = n / seconds
                 print(f"| {shards} | {si(n / seconds)} | {base / seconds:.2f} |")
+            if name == "synthetic":
+                shared_vs_sharded(batches, n, capacity, args.repeats, tmp, scaling)
 
         print("\n## lookups/s against load factor (2^20 records, random present keys)\n")
         sweeps = pl.concat([load_sweep(design, capacity=1 << 20, lookups=1 << 21) for design in DESIGNS])
@@ -226,7 +343,7 @@ def main(argv=None) -> int:
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
-    log(f"load average at end: {os.getloadavg()}")
+        log(f"load average at end: {os.getloadavg()}")
     return 0
 
 

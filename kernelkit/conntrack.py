@@ -120,6 +120,18 @@ def _addresses(column) -> np.ndarray:
     return raw.view(np.uint64).reshape(-1, 2)
 
 
+def rss_shards(src: np.ndarray, dst: np.ndarray, pk: np.ndarray, shards: int) -> np.ndarray:
+    """Each packet's shard (int64[n]) from the kernel inputs of :func:`packet_inputs`: symmetric
+    Toeplitz hash through a 128-entry indirection table, so both directions of a flow share a shard."""
+    n = pk.shape[1]
+    hashes = np.zeros(n, np.uint32)
+    ported = (pk[PK_KIND] == 6) | (pk[PK_KIND] == 17)
+    rss_hashes(toeplitz_table(SYMMETRIC_KEY), src.view(np.uint8).reshape(n, 16),
+               dst.view(np.uint8).reshape(n, 16), pk[PK_SPORT], pk[PK_DPORT], pk[PK_VERSION], ported, np.zeros(36, np.uint8), hashes)
+    reta = np.arange(RETA_SIZE, dtype=np.int64) % shards
+    return reta[hashes & (RETA_SIZE - 1)]
+
+
 def packet_inputs(batch: pa.RecordBatch | pa.Table):
     """Kernel inputs for a batch of packets: ts, src, dst and the ``pk`` rows."""
     if isinstance(batch, pa.Table):
@@ -227,7 +239,6 @@ class FlowTracker:
         self._out_keys = np.zeros((n, self.out_capacity, C.N_KEY), np.uint64)
         self._out_ri = np.zeros((n, self.out_capacity, C.N_RI), np.int64)
         self._out_hist = np.zeros((n, self.out_capacity, C.HISTORY_MAX), np.uint8)
-        self._rss = toeplitz_table(SYMMETRIC_KEY)
         self._samples: list[tuple[int, int, int]] = []
 
     def _state(self):
@@ -252,13 +263,7 @@ class FlowTracker:
         return self._shards_of(src, dst, pk)
 
     def _shards_of(self, src, dst, pk) -> np.ndarray:
-        n = pk.shape[1]
-        hashes = np.zeros(n, np.uint32)
-        ported = (pk[PK_KIND] == 6) | (pk[PK_KIND] == 17)
-        rss_hashes(self._rss, src.view(np.uint8).reshape(n, 16), dst.view(np.uint8).reshape(n, 16),
-                   pk[PK_SPORT], pk[PK_DPORT], pk[PK_VERSION], ported, np.zeros(36, np.uint8), hashes)
-        reta = np.arange(RETA_SIZE, dtype=np.int64) % self.shards
-        return reta[hashes & (RETA_SIZE - 1)]
+        return rss_shards(src, dst, pk, self.shards)
 
     def update(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, list[pl.DataFrame]]:
         """Track one batch of packets (Arrow, packet schema).
