@@ -534,9 +534,8 @@ def main(argv=None) -> int:
             )
         print(
             "  anon = RssAnon (heap, arrays, Arrow buffers): what the process allocates; base = after import"
-            "\n  and a first tiny read. file pages = RssFile: the capture is memory-mapped and every page the"
-            "\n  walk touches stays mapped until the file is closed, so total RSS (VmHWM) grows with the file"
-            "\n  although those pages are clean page cache, shared, and dropped by the kernel under pressure."
+            "\n  and a first tiny read. file pages = RssFile: the capture is memory-mapped; the reader releases"
+            "\n  the pages behind each batch (madvise), so they stay bounded too, whatever the file's size."
         )
 
     print("\nTargets (from the issue)")
