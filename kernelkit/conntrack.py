@@ -44,6 +44,7 @@ from .kernels.conntrack.track import (
     track as track_kernel,
 )
 from .kernels.conntrack.shards import group_by_shard
+from .kernels.views import values_or_zero
 from .kernels.rss import SYMMETRIC_KEY, rss_hashes, toeplitz_table
 from .mptcp import link_subflows, mptcp_facts
 
@@ -132,6 +133,23 @@ def rss_shards(src: np.ndarray, dst: np.ndarray, pk: np.ndarray, shards: int) ->
     return reta[hashes & (RETA_SIZE - 1)]
 
 
+def _into(array: pa.Array, out: np.ndarray) -> None:
+    """A column's values into ``out``, nulls as 0: in one pass over Arrow's buffers for integer
+    columns (a fill, a conversion and a copy per column cost a quarter of tracking's time)."""
+    if pa.types.is_integer(array.type) and len(array):
+        validity, data = array.buffers()[:2]
+        values = np.frombuffer(data, array.type.to_pandas_dtype(), count=array.offset + len(array))[array.offset:]
+        bits = np.frombuffer(validity, np.uint8) if validity is not None and array.null_count else _NO_BITMAP
+        values_or_zero(values, bits, array.offset, out)
+        return
+    if array.null_count:
+        array = pc.fill_null(array, 0)
+    out[:] = array.to_numpy(zero_copy_only=False)
+
+
+_NO_BITMAP = np.empty(0, np.uint8)
+
+
 def packet_inputs(batch: pa.RecordBatch | pa.Table):
     """Kernel inputs for a batch of packets: ts, src, dst and the ``pk`` rows."""
     if isinstance(batch, pa.Table):
@@ -140,10 +158,9 @@ def packet_inputs(batch: pa.RecordBatch | pa.Table):
     col = batch.column
 
     def values(name, dtype=np.uint32):
-        array = col(name)
-        if array.null_count:
-            array = pc.fill_null(array, 0)
-        return array.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+        out = np.empty(n, dtype)
+        _into(col(name), out)
+        return out
 
     ts = col("ts")
     ts = pc.fill_null(ts, 0) if ts.null_count else ts
@@ -158,17 +175,11 @@ def packet_inputs(batch: pa.RecordBatch | pa.Table):
     ported = (proto == 6) | (proto == 17)
     # (protocol 0, HOPOPT, as 256: 0 means no flow)
     pk[PK_KIND] = np.where(has_ip & np.where(ported, has_ports, has_l4), np.where(proto == 0, 256, proto), 0)
-    pk[PK_VERSION] = values("ip_version")
-    pk[PK_SPORT] = values("sport")
-    pk[PK_DPORT] = values("dport")
-    pk[PK_FLAGS] = values("tcp_flags")
-    pk[PK_SEQ] = values("tcp_seq")
-    pk[PK_IP_LEN] = values("ip_len")
-    pk[PK_PAYLOAD] = values("payload_len")
-    pk[PK_WIRELEN] = values("wirelen")
-    pk[PK_WINDOW] = values("tcp_win")
-    pk[PK_ICMP_TYPE] = values("icmp_type")
-    pk[PK_ICMP_CODE] = values("icmp_code")
+    for row, name in ((PK_VERSION, "ip_version"), (PK_SPORT, "sport"), (PK_DPORT, "dport"),
+                      (PK_FLAGS, "tcp_flags"), (PK_SEQ, "tcp_seq"), (PK_IP_LEN, "ip_len"),
+                      (PK_PAYLOAD, "payload_len"), (PK_WIRELEN, "wirelen"), (PK_WINDOW, "tcp_win"),
+                      (PK_ICMP_TYPE, "icmp_type"), (PK_ICMP_CODE, "icmp_code")):
+        _into(col(name), pk[row])
     return ts, _addresses(col("src_ip")), _addresses(col("dst_ip")), pk
 
 

@@ -90,6 +90,9 @@ def as_binary_views(column: pa.Array) -> pa.Array:
     of a fixed-size binary column (a fifth of ``read_packets``' time on small
     packets, for the two address columns).
     """
+    if column.offset and column.null_count:
+        # the validity bitmap is handed over as it is: it must start at the first row
+        column = pa.concat_arrays([column])
     width = column.type.byte_width
     n = len(column)
     values = np.frombuffer(column.buffers()[1], np.uint8)[column.offset * width : (column.offset + n) * width]

@@ -57,3 +57,43 @@ def validity_bitmaps(layers, bits, out, nulls):
                 out[k, byte_index] |= mask
             else:
                 nulls[k] += 1
+
+
+@ngjit
+def values_or_zero(values, validity, offset, out):
+    """``out[i] = values[i]`` where bit ``offset + i`` of ``validity`` is set, else 0.
+
+    One pass over a column in Arrow's layout (values, and an LSB-first validity
+    bitmap that may start mid-byte); an empty ``validity`` means every value is set.
+
+    Parameters
+    ----------
+    values : integer[:]
+        The column's values, from its first row.
+    validity : uint8[:]
+        The column's validity bitmap (empty: no nulls).
+    offset : int
+        Bit of ``validity`` that belongs to ``values[0]``.
+    out : integer[:]
+        Output; ``min(len(values), len(out))`` entries are written.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = np.empty(3, np.uint32)
+    >>> values_or_zero(np.array([7, 8, 9], np.uint16), np.array([0b101], np.uint8), 0, out)
+    >>> out.tolist()
+    [7, 0, 9]
+    """
+    n = min(len(values), len(out))
+    if len(validity) == 0:
+        for i in range(n):
+            out[i] = values[i]
+        return
+    covered = max(0, min(n, len(validity) * 8 - offset))
+    for i in range(covered):
+        bit = offset + i
+        # branch-free: nulls fall at random among values
+        out[i] = values[i] * ((validity[bit >> 3] >> (bit & 7)) & 1)
+    for i in range(covered, n):
+        out[i] = 0
