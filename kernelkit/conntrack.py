@@ -247,8 +247,8 @@ class FlowTracker:
         self._wheel = np.zeros((n, 1 << max(1, int(self.wheel_slots - 1).bit_length())), np.int64)
         self._timeouts = _timeouts_ns(self.idle_timeout, self.active_timeout)
         self._cand = np.zeros((n, CANDIDATES), np.int64)
-        self._out_keys = np.zeros((n, C.N_KEY, self.out_capacity), np.uint64)
-        self._out_ri = np.zeros((n, C.N_RI, self.out_capacity), np.int64)
+        self._out_keys = np.zeros((n, self.out_capacity, C.N_KEY), np.uint64)
+        self._out_ri = np.zeros((n, self.out_capacity, C.N_RI), np.int64)
         self._out_hist = np.zeros((n, self.out_capacity, C.HISTORY_MAX), np.uint8)
         self._samples: list[tuple[int, int, int]] = []
 
@@ -264,7 +264,7 @@ class FlowTracker:
             n = int(self._ctl[s, C_EMITTED])
             if n:
                 # copies: the frame must not share the buffer the next call overwrites
-                into.append(flow_frame(self._out_keys[s, :, :n].copy(), self._out_ri[s, :, :n].copy(),
+                into.append(flow_frame(self._out_keys[s, :n].copy(), self._out_ri[s, :n].copy(),
                                        self._out_hist[s, :n].copy()))
                 self._ctl[s, C_EMITTED] = 0
 
@@ -397,63 +397,62 @@ def _address_column(hi: np.ndarray, lo: np.ndarray) -> pa.Array:
 
 
 def flow_frame(keys: np.ndarray, ri: np.ndarray, hist: np.ndarray) -> pl.DataFrame:
-    """Ended flows from the kernel's output arrays (``keys`` and ``ri`` column-major: ``[field, flow]``),
-    as the flow table's columns."""
-    orig_is_a = ri[C.ORIG_IS_A] == 1
-    a_hi, a_lo, b_hi, b_lo = keys[C.KEY_A_HI], keys[C.KEY_A_LO], keys[C.KEY_B_HI], keys[C.KEY_B_LO]
+    """Ended flows from the kernel's output arrays, as the flow table's columns."""
+    orig_is_a = ri[:, C.ORIG_IS_A] == 1
+    a_hi, a_lo, b_hi, b_lo = keys[:, C.KEY_A_HI], keys[:, C.KEY_A_LO], keys[:, C.KEY_B_HI], keys[:, C.KEY_B_LO]
     orig_ip = _address_column(np.where(orig_is_a, a_hi, b_hi), np.where(orig_is_a, a_lo, b_lo))
     resp_ip = _address_column(np.where(orig_is_a, b_hi, a_hi), np.where(orig_is_a, b_lo, a_lo))
-    ports_proto = keys[C.KEY_PORTS_PROTO]
+    ports_proto = keys[:, C.KEY_PORTS_PROTO]
     # zero-padded fixed-width rows: numpy's bytes dtype drops the padding
     history = pl.Series(np.ascontiguousarray(hist).view(f"S{C.HISTORY_MAX}").ravel()).cast(pl.String)
     base = pl.DataFrame({
-        "flow_id": ri[C.FLOW_ID],
+        "flow_id": ri[:, C.FLOW_ID],
         "orig_ip": pl.Series(orig_ip, dtype=pl.Binary),
-        "orig_port": ri[C.ORIG_PORT].astype(np.uint16),
+        "orig_port": ri[:, C.ORIG_PORT].astype(np.uint16),
         "resp_ip": pl.Series(resp_ip, dtype=pl.Binary),
-        "resp_port": ri[C.RESP_PORT].astype(np.uint16),
+        "resp_port": ri[:, C.RESP_PORT].astype(np.uint16),
         "ip_proto": ((ports_proto >> np.uint64(8)) & np.uint64(0xFF)).astype(np.uint8),
         "ip_version": (ports_proto & np.uint64(0xFF)).astype(np.uint8),
-        "first_ts": ri[C.FIRST_TS],
-        "last_ts": ri[C.LAST_TS],
-        "orig_pkts": ri[C.ORIG_PKTS],
-        "resp_pkts": ri[C.RESP_PKTS],
-        "orig_ip_bytes": ri[C.ORIG_IP_BYTES],
-        "resp_ip_bytes": ri[C.RESP_IP_BYTES],
-        "orig_bytes": ri[C.ORIG_BYTES],
-        "resp_bytes": ri[C.RESP_BYTES],
-        "orig_wire_bytes": ri[C.ORIG_WIRE_BYTES],
-        "resp_wire_bytes": ri[C.RESP_WIRE_BYTES],
-        "end_reason": ri[C.END_REASON],
+        "first_ts": ri[:, C.FIRST_TS],
+        "last_ts": ri[:, C.LAST_TS],
+        "orig_pkts": ri[:, C.ORIG_PKTS],
+        "resp_pkts": ri[:, C.RESP_PKTS],
+        "orig_ip_bytes": ri[:, C.ORIG_IP_BYTES],
+        "resp_ip_bytes": ri[:, C.RESP_IP_BYTES],
+        "orig_bytes": ri[:, C.ORIG_BYTES],
+        "resp_bytes": ri[:, C.RESP_BYTES],
+        "orig_wire_bytes": ri[:, C.ORIG_WIRE_BYTES],
+        "resp_wire_bytes": ri[:, C.RESP_WIRE_BYTES],
+        "end_reason": ri[:, C.END_REASON],
         "history": history,
-        "orig_state": ri[C.ORIG_STATE],
-        "resp_state": ri[C.RESP_STATE],
-        "handshake_rtt": ri[C.HANDSHAKE_RTT],
-        "close_ts": ri[C.CLOSE_TS],
+        "orig_state": ri[:, C.ORIG_STATE],
+        "resp_state": ri[:, C.RESP_STATE],
+        "handshake_rtt": ri[:, C.HANDSHAKE_RTT],
+        "close_ts": ri[:, C.CLOSE_TS],
     })
     stats = {}
     for side, d in (("orig", 0), ("resp", 1)):
-        pkts = ri[C.ORIG_PKTS + d].astype(np.float64)
-        size_sum = ri[C.ORIG_IP_BYTES + d].astype(np.float64)
+        pkts = ri[:, C.ORIG_PKTS + d].astype(np.float64)
+        size_sum = ri[:, C.ORIG_IP_BYTES + d].astype(np.float64)
         gaps = np.maximum(pkts - 1, 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             size_mean = size_sum / pkts
-            size_var = ri[C.ORIG_SIZE_SUMSQ + d] / pkts - size_mean**2
-            iat_mean = ri[C.ORIG_IAT_SUM + d] / gaps
-            iat_var = ri[C.ORIG_IAT_SUMSQ_US + d].view(np.float64) / gaps - (iat_mean / 1000) ** 2
+            size_var = ri[:, C.ORIG_SIZE_SUMSQ + d] / pkts - size_mean**2
+            iat_mean = ri[:, C.ORIG_IAT_SUM + d] / gaps
+            iat_var = ri[:, C.ORIG_IAT_SUMSQ_US + d].view(np.float64) / gaps - (iat_mean / 1000) ** 2
         stats.update({
-            f"{side}_size_min": np.where(pkts > 0, ri[C.ORIG_SIZE_MIN + d], np.nan),
+            f"{side}_size_min": np.where(pkts > 0, ri[:, C.ORIG_SIZE_MIN + d], np.nan),
             f"{side}_size_mean": size_mean,
-            f"{side}_size_max": np.where(pkts > 0, ri[C.ORIG_SIZE_MAX + d], np.nan),
+            f"{side}_size_max": np.where(pkts > 0, ri[:, C.ORIG_SIZE_MAX + d], np.nan),
             f"{side}_size_std": np.sqrt(np.maximum(size_var, 0)),
-            f"{side}_iat_min": np.where(gaps > 0, ri[C.ORIG_IAT_MIN + d] / 1e9, np.nan),
+            f"{side}_iat_min": np.where(gaps > 0, ri[:, C.ORIG_IAT_MIN + d] / 1e9, np.nan),
             f"{side}_iat_mean": iat_mean / 1e9,
-            f"{side}_iat_max": np.where(gaps > 0, ri[C.ORIG_IAT_MAX + d] / 1e9, np.nan),
+            f"{side}_iat_max": np.where(gaps > 0, ri[:, C.ORIG_IAT_MAX + d] / 1e9, np.nan),
             f"{side}_iat_std": np.sqrt(np.maximum(iat_var, 0)) / 1e6,
-            f"{side}_retrans": ri[C.ORIG_RETRANS + d],
-            f"{side}_out_of_order": ri[C.ORIG_OOO + d],
-            f"{side}_gaps": ri[C.ORIG_GAPS + d],
-            f"{side}_zero_windows": ri[C.ORIG_ZERO_WIN + d],
+            f"{side}_retrans": ri[:, C.ORIG_RETRANS + d],
+            f"{side}_out_of_order": ri[:, C.ORIG_OOO + d],
+            f"{side}_gaps": ri[:, C.ORIG_GAPS + d],
+            f"{side}_zero_windows": ri[:, C.ORIG_ZERO_WIN + d],
         })
     return pl.concat([base, pl.DataFrame(stats).fill_nan(None)], how="horizontal")
 
@@ -613,7 +612,7 @@ def track(
 
 
 def _empty_outputs():
-    return (np.zeros((C.N_KEY, 0), np.uint64), np.zeros((C.N_RI, 0), np.int64),
+    return (np.zeros((0, C.N_KEY), np.uint64), np.zeros((0, C.N_RI), np.int64),
             np.zeros((0, C.HISTORY_MAX), np.uint8))
 
 

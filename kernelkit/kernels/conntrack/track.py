@@ -240,12 +240,11 @@ def _wheel_link(ri, wheel, r, when):
 def _emit(r, reason, design, expiry, keys, ri, hist, free, tab, meta, stats, ctl, wheel, out_keys, out_ri, out_hist):
     """Copy flow ``r`` to the output with its end reason, and free its record."""
     e = ctl[C_EMITTED]
-    # column-major output: each field of the ended flows is one contiguous column for Polars
     for f in range(N_KEY):
-        out_keys[f, e] = keys[r, f]
+        out_keys[e, f] = keys[r, f]
     for f in range(N_RI):
-        out_ri[f, e] = ri[r, f]
-    out_ri[END_REASON, e] = reason
+        out_ri[e, f] = ri[r, f]
+    out_ri[e, END_REASON] = reason
     for k in range(hist.shape[1]):
         out_hist[e, k] = hist[r, k]
     ctl[C_EMITTED] = e + 1
@@ -377,7 +376,7 @@ def _expiry_tick(t, design, expiry, keys, ri, hist, free, tab, meta, stats, ctl,
     """Expiry work for the epochs up to ``t``; False when the output filled first."""
     epoch = t // EPOCH_NS
     capacity = ri.shape[0]
-    out_cap = out_ri.shape[1]
+    out_cap = out_ri.shape[0]
     while ctl[C_EPOCH] < epoch:
         if expiry == EXPIRE_SCAN:
             # visit this epoch's share of the records; a long jump in time needs one full pass
@@ -451,8 +450,7 @@ def track(design, expiry, index, ts, src, dst, pk, flow_id, direction, keys, ri,
     cand : int64[16]
         Scratch space for eviction candidates.
     out_keys, out_ri, out_hist :
-        Output buffer for ended flows, ``ctl[C_EMITTED]`` of them: keys and
-        records column-major (``[field, flow]``), history row-major.
+        Output buffer for ended flows; ``ctl[C_EMITTED]`` counts them.
 
     Returns
     -------
@@ -460,7 +458,7 @@ def track(design, expiry, index, ts, src, dst, pk, flow_id, direction, keys, ri,
         The next packet to process: ``n`` when the batch is done, less when the
         output buffer filled (drain it and call again from there).
     """
-    out_cap = out_ri.shape[1]
+    out_cap = out_ri.shape[0]
     n = len(ts)
     for i in range(n):
         # Room for the worst case of one packet: a stale flow, an eviction.
@@ -533,7 +531,7 @@ def drain(now, design, expiry, keys, ri, hist, free, tab, meta, stats, ctl, whee
     buffer filled first (drain it and call again).
     """
     capacity = ri.shape[0]
-    out_cap = out_ri.shape[1]
+    out_cap = out_ri.shape[0]
     while ctl[C_DRAIN_CURSOR] < capacity:
         if ctl[C_EMITTED] >= out_cap:
             return False
