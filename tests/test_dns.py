@@ -19,7 +19,7 @@ import ipaddress
 import os
 import struct
 import subprocess
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ from tests.test_http import (
     tshark_json,
 )
 from tests.traces import SHARED
-from tests.tshark import SKIP_REASON, TSHARK
+from tests.tshark import SKIP_REASON, TSHARK, print_agreement
 
 EXAMPLES = int(os.environ.get("KERNELKIT_DNS_EXAMPLES", "300"))
 CAPTURE_EXAMPLES = int(os.environ.get("KERNELKIT_DNS_CAPTURE_EXAMPLES", "25"))
@@ -833,29 +833,7 @@ def test_pairs_agree_with_tshark(name):
 def main() -> None:
     """Print the per-field agreement with tshark over the DNS captures at hand."""
     names = ["sample.pcapng", *[n for n in DNS_CAPTURES if (SHARED / n).is_file()]]
-    total_c, total_a, total_e = Counter(), Counter(), Counter()
-    short = {FRAGMENTED: "frag.", ENCAPSULATED: "enc."}
-
-    def cell(agreed, compared, explained, f):
-        extra = ", ".join(f"{n} {short[reason]}" for (g, reason), n in explained.items() if g == f)
-        return f"{agreed}/{compared}" + (f" ({extra})" if extra else "")
-
-    print("| capture | " + " | ".join(FIELDS) + " |")
-    print("|---|" + "---:|" * len(FIELDS))
-    for name in names:
-        path = kernelkit.sample_path() if name == "sample.pcapng" else SHARED / name
-        r = compare_dns(path)
-        total_c.update(r.compared)
-        total_a.update(r.agreed)
-        total_e.update(r.explained)
-        print(
-            f"| {name} | "
-            + " | ".join(cell(r.agreed[f], r.compared[f], r.explained, f) for f in FIELDS)
-            + " |"
-        )
-        for f, x, y in r.disagreements:
-            print(f"|   ↳ {f}: tshark {x!r}, kernelkit {y!r} |")
-    print("| **all** | " + " | ".join(cell(total_a[f], total_c[f], total_e, f) for f in FIELDS) + " |")
+    print_agreement(names, compare_dns, FIELDS, {FRAGMENTED: "frag.", ENCAPSULATED: "enc."})
     print(f"\n(frag.): {FRAGMENTED}. (enc.): values tshark found {ENCAPSULATED}.")
 
 

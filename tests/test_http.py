@@ -34,7 +34,7 @@ from kernelkit.sessions.http import http_messages, http_transactions
 from tests import httpref as R
 from tests import packetgen as P
 from tests.traces import SHARED
-from tests.tshark import SKIP_REASON, TSHARK
+from tests.tshark import SKIP_REASON, TSHARK, print_agreement
 
 EXAMPLES = int(os.environ.get("KERNELKIT_HTTP_EXAMPLES", "200"))
 CAPTURE_EXAMPLES = int(os.environ.get("KERNELKIT_HTTP_CAPTURE_EXAMPLES", "25"))
@@ -866,31 +866,11 @@ def test_http09_requests_that_tshark_leaves_unfinished():
 def main() -> None:
     """Print the per-field agreement with tshark over the HTTP captures at hand."""
     names = ["sample.pcapng", *[n for n in HTTP_CAPTURES if (SHARED / n).is_file()]]
-    total_c, total_a, total_e = Counter(), Counter(), Counter()
-    print("| capture | " + " | ".join(FIELDS) + " |")
-    print("|---|" + "---:|" * len(FIELDS))
-    for name in names:
-        path = kernelkit.sample_path() if name == "sample.pcapng" else SHARED / name
-        r = compare_http(path)
-        total_c.update(r.compared)
-        total_a.update(r.agreed)
-        total_e.update(r.explained)
-        print(
-            f"| {name} | "
-            + " | ".join(_cell(r.agreed[f], r.compared[f], r.explained, f) for f in FIELDS)
-            + " |"
-        )
-        for f, x, y in r.disagreements:
-            print(f"|   ↳ {f}: tshark {x!r}, kernelkit {y!r} | " + " | ".join("" for _ in FIELDS) + "|")
-    print("| **all** | " + " | ".join(_cell(total_a[f], total_c[f], total_e, f) for f in FIELDS) + " |")
+    print_agreement(names, compare_http, FIELDS, {ENCAPSULATED: "enc."})
     print(f"\n(n enc.): values tshark found {ENCAPSULATED}.")
     for (name, f), (count, reason) in KNOWN_DIFFERENCES.items():
         print(f"- `{name}` `{f}`: {count} documented: {reason}")
 
-
-def _cell(agreed: int, compared: int, explained: Counter, f: str) -> str:
-    extra = sum(n for (g, _), n in explained.items() if g == f)
-    return f"{agreed}/{compared}" + (f" ({extra} enc.)" if extra else "")
 
 
 if __name__ == "__main__":

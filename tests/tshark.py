@@ -847,3 +847,31 @@ def compare_capture(path: Path, packets: pl.DataFrame | None = None) -> CaptureC
                         Disagreement(column, frames[i], show(column, b), show(column, a), statuses[i])
                     )
     return result
+
+
+def print_agreement(names, compare, fields, short: dict[str, str]) -> None:
+    """Print a Markdown table of per-field agreement with tshark, a row per capture and a total.
+
+    ``compare(path)`` returns counters ``compared``, ``agreed``, ``explained`` (keyed
+    ``(field, reason)``) and a list ``disagreements`` of ``(field, tshark, kernelkit)``;
+    ``short`` abbreviates each reason in the cells ("3 enc.").
+    """
+    from tests.traces import SHARED
+    import kernelkit
+
+    def cell(agreed, compared, explained, f):
+        extra = ", ".join(f"{n} {short[reason]}" for (g, reason), n in explained.items() if g == f)
+        return f"{agreed}/{compared}" + (f" ({extra})" if extra else "")
+
+    total_c, total_a, total_e = Counter(), Counter(), Counter()
+    print("| capture | " + " | ".join(fields) + " |")
+    print("|---|" + "---:|" * len(fields))
+    for name in names:
+        r = compare(kernelkit.sample_path() if name == "sample.pcapng" else SHARED / name)
+        total_c.update(r.compared)
+        total_a.update(r.agreed)
+        total_e.update(r.explained)
+        print(f"| {name} | " + " | ".join(cell(r.agreed[f], r.compared[f], r.explained, f) for f in fields) + " |")
+        for f, x, y in r.disagreements:
+            print(f"|   ↳ {f}: tshark {x!r}, kernelkit {y!r} | " + " | ".join("" for _ in fields) + "|")
+    print("| **all** | " + " | ".join(cell(total_a[f], total_c[f], total_e, f) for f in fields) + " |")

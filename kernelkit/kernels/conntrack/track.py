@@ -36,7 +36,6 @@ from .layout import (
     FIRST_TS,
     FLOW_ID,
     HANDSHAKE_RTT,
-    HOPSCOTCH,
     KEY_PORTS_PROTO,
     LAST_TS,
     LINEAR,
