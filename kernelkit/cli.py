@@ -101,6 +101,7 @@ def flows_command(traces, output, table, expiry, capacity, idle_timeout, active_
 @click.option("--no-browser", is_flag=True, help="Do not open a browser.")
 def lab(port, no_browser):
     """Open JupyterLab on kernelkit's lecture notebooks (start with 01_quickstart)."""
+    import os
     import shutil
     import subprocess
     import sys
@@ -112,6 +113,8 @@ def lab(port, no_browser):
     args = [sys.executable, "-m", "jupyter", "lab", f"--port={port}", f"--notebook-dir={notebooks}"]
     if no_browser:
         args.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--allow-root")  # containers and fresh cloud machines log in as root; JupyterLab refuses it
     if (notebooks / "01_quickstart.ipynb").exists():
         args.append(str(notebooks / "01_quickstart.ipynb"))
     raise SystemExit(subprocess.call(args))

@@ -66,6 +66,7 @@ def test_flows_with_an_unknown_design_is_a_clear_error(tmp_path):
 
 
 def test_lab_opens_jupyterlab_on_the_quickstart(monkeypatch):
+    import os
     import shutil
     import subprocess
     from pathlib import Path
@@ -80,6 +81,7 @@ def test_lab_opens_jupyterlab_on_the_quickstart(monkeypatch):
     assert args[1:4] == ["-m", "jupyter", "lab"]
     assert "--port=8899" in args and "--no-browser" in args and f"--notebook-dir={notebooks}" in args
     assert args[-1] == str(notebooks / "01_quickstart.ipynb")
+    assert ("--allow-root" in args) == (os.geteuid() == 0)
 
 
 def test_lab_without_jupyterlab_says_how_to_install_it(monkeypatch):
